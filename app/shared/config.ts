@@ -38,6 +38,8 @@ export const configSchema = z.object({
   KAFKA_BROKERS: csv(z.string().regex(/^[^\s:]+:\d{1,5}$/, "must be host:port")).optional(),
   /** Use TLS to Kafka (MSK in AWS). */
   KAFKA_SSL: z.stringbool().default(false),
+  /** Kafka Connect REST API, where the Debezium connector is registered. */
+  KAFKA_CONNECT_URL: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s):// URL").optional(),
   /** Analytics warehouse (Redshift in AWS, a PostgreSQL database locally). */
   WAREHOUSE_URL: postgresUrl.optional(),
   /** HTTP port. Defaults to 8080. */
@@ -86,7 +88,7 @@ export type SecretSettingName = (typeof SECRET_SETTINGS)[number];
 /** What each container needs to run in a deployed environment. */
 export const SERVICE_SETTINGS: Record<ServiceName, readonly SettingName[]> = {
   "ingest-api": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "PORT", "LOG_LEVEL", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_READINGS", "INGEST_MAX_ATTRIBUTES", "INGEST_LIVE_WINDOW_SECONDS", "INGEST_MAX_CLOCK_SKEW_SECONDS", "TENANT_RATE_LIMIT_RPS"],
-  "batch-writer": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "LOG_LEVEL", "RETENTION_DAYS"],
+  "batch-writer": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "LOG_LEVEL", "CACHE_TTL_SECONDS", "RETENTION_DAYS"],
   "query-api": ["DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "DEFAULT_MAX_LAG_SECONDS", "TIMESERIES_MAX_SPAN_DAYS", "TENANT_RATE_LIMIT_RPS"],
   "cdc-loader": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "WAREHOUSE_URL", "LOG_LEVEL", "CDC_BATCH_WINDOW_MS"],
 };

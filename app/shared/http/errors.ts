@@ -1,0 +1,76 @@
+/**
+ * One error type for everything a client may see, and the one middleware,
+ * registered last, that renders it. Anything else becomes a 500 without a
+ * stack trace (the contract: "Never a stack trace").
+ */
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from "express";
+import { log } from "../log";
+
+export class AppError extends Error {
+  constructor(
+    public readonly status: number,
+    public readonly code: string,
+    message: string,
+    public readonly field?: string,
+    /** Extra machine-readable detail (e.g. every bad reading of a batch). */
+    public readonly details?: unknown,
+    /** Seconds, sent as Retry-After (429, 503). */
+    public readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+}
+
+export const badRequest = (code: string, message: string, field?: string, details?: unknown) =>
+  new AppError(400, code, message, field, details);
+export const notFound = (message = "not found") => new AppError(404, "not_found", message);
+export const unavailable = (dependency: string, retryAfter = 5) =>
+  new AppError(503, "dependency_unavailable", `${dependency} is unavailable, retry later`, undefined, undefined, retryAfter);
+
+/** Express 4 does not catch rejected promises: wrap every async handler. */
+export function asyncHandler(
+  fn: (req: Request, res: Response, next: NextFunction) => Promise<unknown>,
+): RequestHandler {
+  return (req, res, next) => {
+    fn(req, res, next).catch(next);
+  };
+}
+
+/** Maps body-parser and other library errors onto the contract's codes. */
+function toAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  const e = err as { type?: string; status?: number; message?: string };
+  switch (e?.type) {
+    case "entity.too.large":
+      return new AppError(413, "payload_too_large", "request body is larger than the limit");
+    case "entity.parse.failed":
+      return new AppError(400, "malformed_json", "request body is not valid JSON", "body");
+    case "encoding.unsupported":
+    case "charset.unsupported":
+      return new AppError(415, "unsupported_encoding", e.message ?? "unsupported encoding");
+    case "request.aborted":
+      return new AppError(400, "request_aborted", "request body was not received completely", "body");
+  }
+  return undefined;
+}
+
+export const errorMiddleware: ErrorRequestHandler = (err, req, res, _next) => {
+  const appErr = toAppError(err);
+  if (!appErr) {
+    log.error("unhandled error", { method: req.method, path: req.path, error: err });
+  }
+  const status = appErr?.status ?? 500;
+  const body: Record<string, unknown> = {
+    code: appErr?.code ?? "internal",
+    message: appErr?.message ?? "internal error",
+  };
+  if (appErr?.field) body.field = appErr.field;
+  if (appErr?.details !== undefined) body.details = appErr.details;
+  if (appErr?.retryAfter !== undefined) res.setHeader("Retry-After", String(appErr.retryAfter));
+  if (res.headersSent) return res.end();
+  res.status(status).json({ error: body });
+};
+
+/** 404 for routes nobody serves, in the contract's error shape. */
+export const notFoundRoute: RequestHandler = (_req, _res, next) => next(notFound("no such route"));
