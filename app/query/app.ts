@@ -1,0 +1,96 @@
+/**
+ * The query API as an Express router, composed into one app by app/main.ts
+ * (`npm start`) or run alone by app/query/main.ts (the query container).
+ *
+ *   GET  /v1/entities/{id}               latest values (cache-aside, eventual)
+ *   POST /v1/entities/search             hot-attribute filters, keyset pages
+ *   GET  /v1/entities/{id}/timeseries    raw or aggregated history
+ *   GET  /v1/analytics/...               the warehouse (analytics/)
+ *
+ * Every read runs as the caller's tenant under row-level security, routed by
+ * X-Consistency-Level (routing/), and answers with freshness headers.
+ */
+import { createHash } from "crypto";
+import express, { Router } from "express";
+import type { Pool } from "pg";
+import type { Redis } from "ioredis";
+import type { AtlasConfig } from "../shared/config";
+import { Authenticator, requireApiKey } from "../shared/http/auth";
+import { AppError, asyncHandler } from "../shared/http/errors";
+import { rateLimit } from "../shared/http/rate-limit";
+import { authenticate } from "../shared/tenants";
+import { createAnalyticsRouter } from "./analytics/router";
+import { AttributeCatalog } from "./catalog";
+import type { QueryContext } from "./context";
+import { ReplicaSet } from "./routing/replica-set";
+import { getEntityHandler } from "./routes/entity";
+import { searchHandler } from "./routes/search";
+import { timeseriesHandler } from "./routes/timeseries";
+import { TimeZones } from "./timeseries/timezones";
+
+export interface QueryDeps {
+  config: AtlasConfig;
+  /** The primary: strong reads, fallbacks, the attribute dictionary, auth. */
+  primary: Pool;
+  /**
+   * The replicas. A ReplicaSet is started and stopped by its owner (the
+   * caller). Plain pools are named replica-1..n in order and measured by a
+   * set this router starts (its timer does not keep the process alive).
+   */
+  replicas: ReplicaSet | Pool[];
+  /** Cache; absent: every answer says X-Cache-Status: bypass. */
+  redis?: Redis;
+  /** Analytics warehouse; absent: /v1/analytics answers 503. */
+  warehouse?: Pool;
+  /** Key → tenant. Defaults to the api_keys lookup on the primary. */
+  authenticate?: Authenticator;
+  /**
+   * Signs search cursors; every task behind the load balancer needs the same.
+   * Defaults to a key derived from DATABASE_URL (shared by all tasks of a
+   * deployment; see the README on a dedicated secret).
+   */
+  cursorSecret?: string | Buffer;
+}
+
+function cursorKey(deps: QueryDeps): Buffer {
+  if (deps.cursorSecret !== undefined) return Buffer.isBuffer(deps.cursorSecret) ? deps.cursorSecret : Buffer.from(deps.cursorSecret);
+  return createHash("sha256").update(`atlas-search-cursor:v1:${deps.config.DATABASE_URL ?? "embedded"}`).digest();
+}
+
+export function createQueryRouter(deps: QueryDeps): Router {
+  let replicas: ReplicaSet;
+  if (deps.replicas instanceof ReplicaSet) {
+    replicas = deps.replicas;
+  } else {
+    replicas = new ReplicaSet(deps.primary, deps.replicas.map((pool, i) => ({ name: `replica-${i + 1}`, pool })));
+    replicas.start();
+  }
+  const ctx: QueryContext = {
+    config: deps.config,
+    primary: deps.primary,
+    replicas,
+    redis: deps.redis,
+    warehouse: deps.warehouse,
+    catalog: new AttributeCatalog(deps.primary),
+    timezones: new TimeZones(deps.primary),
+    cursorSecret: cursorKey(deps),
+  };
+
+  const router = Router();
+  router.use(
+    ["/v1/entities", "/v1/analytics"],
+    requireApiKey(deps.authenticate ?? ((key) => authenticate(deps.primary, key))),
+    rateLimit({ ratePerSecond: deps.config.TENANT_RATE_LIMIT_RPS, name: "query" }),
+  );
+  router.post(
+    "/v1/entities/search",
+    (req, _res, next) =>
+      next(req.is("application/json") ? undefined : new AppError(415, "unsupported_media_type", "search takes Content-Type: application/json", "Content-Type")),
+    express.json({ limit: "256kb" }),
+    asyncHandler(searchHandler(ctx)),
+  );
+  router.get("/v1/entities/:id", asyncHandler(getEntityHandler(ctx)));
+  router.get("/v1/entities/:id/timeseries", asyncHandler(timeseriesHandler(ctx)));
+  router.use("/v1/analytics", createAnalyticsRouter(ctx));
+  return router;
+}
