@@ -1,0 +1,115 @@
+/**
+ * The ingest use-case between the HTTP route and the sink: validate every
+ * reading of a request against the tenant's registry (registering unknown
+ * attributes when the tenant says so), spool the valid ones compactly, and
+ * reject the whole request listing every bad reading when any is bad.
+ */
+import { AppError } from "../shared/http/errors";
+import { counter } from "../shared/http/metrics";
+import type { AttributeRegistry, TenantSettings } from "./registry";
+import { ReadingSpool } from "./spool";
+import type { ReadingBatch } from "./types";
+import { ErrorCollector, onlyRegistrable, validateReading, type ValidationContext } from "./validate";
+
+export const accepted = counter("atlas_ingest_readings_accepted_total", "Readings accepted (published or committed)", ["lane"]);
+export const rejected = counter("atlas_ingest_readings_rejected_total", "Readings in rejected requests", ["reason"]);
+
+/** A line of an NDJSON body that is not JSON. */
+export class UnparsableLine {
+  constructor(readonly reason: string) {}
+}
+
+export interface AcceptLimits {
+  maxReadings: number;
+  maxAttributes: number;
+  liveWindowSeconds: number;
+  maxClockSkewSeconds: number;
+  retentionDays: number;
+}
+
+export interface CollectedBatch extends ReadingBatch {
+  live: number;
+  backfill: number;
+}
+
+/**
+ * Validates `source` (raw reading objects, in request order). Throws an
+ * AppError: 400 invalid_readings listing the bad readings, or 413 when there
+ * are more than `maxReadings`. Resolves with the spooled batch otherwise.
+ */
+export async function collectReadings(
+  tenantId: string,
+  source: AsyncIterable<unknown> | Iterable<unknown>,
+  settings: TenantSettings,
+  registry: AttributeRegistry,
+  limits: AcceptLimits,
+): Promise<CollectedBatch> {
+  const receivedAt = new Date();
+  let attrs = await registry.forTenant(tenantId);
+  const ctx: ValidationContext = {
+    lookup: (name) => attrs.byName.get(name),
+    maxAttributes: limits.maxAttributes,
+    nowMs: receivedAt.getTime(),
+    liveWindowMs: (settings.liveWindowSeconds ?? limits.liveWindowSeconds) * 1000,
+    maxSkewMs: limits.maxClockSkewSeconds * 1000,
+    maxAgeMs: limits.retentionDays * 86_400_000,
+  };
+  const spool = new ReadingSpool();
+  const errors = new ErrorCollector(100);
+  let index = 0;
+  let live = 0;
+  let backfill = 0;
+
+  for await (const raw of source) {
+    const i = index++;
+    if (i >= limits.maxReadings) {
+      rejected.inc({ reason: "too_many_readings" });
+      throw new AppError(413, "too_many_readings", `more than ${limits.maxReadings} readings in one request`, "readings");
+    }
+    if (raw instanceof UnparsableLine) {
+      errors.add([{ index: i, field: "reading", reason: raw.reason }]);
+      continue;
+    }
+    let result = validateReading(raw, i, ctx);
+    if (!result.ok && result.unknown.size > 0) {
+      if (settings.unknownAttributes === "register" && onlyRegistrable(result)) {
+        for (const [name, type] of result.unknown) {
+          if (!attrs.byName.has(name)) await registry.register(tenantId, name, type!, undefined).catch(() => undefined);
+        }
+        attrs = await registry.forTenant(tenantId);
+        result = validateReading(raw, i, ctx);
+      } else if (await registry.refresh(tenantId)) {
+        // Registered since this process loaded the tenant (another API task)?
+        attrs = await registry.forTenant(tenantId);
+        result = validateReading(raw, i, ctx);
+      }
+    }
+    if (!result.ok) {
+      errors.add(result.errors);
+      if (spool.count > 0) spool.clear(); // nothing of this request will be stored: free the memory now
+      continue;
+    }
+    if (errors.empty) {
+      spool.append(result.reading);
+      if (result.reading.lane === "live") live++;
+      else backfill++;
+    }
+  }
+
+  if (index === 0) {
+    rejected.inc({ reason: "empty" });
+    throw new AppError(400, "invalid_readings", "the request holds no readings", "readings");
+  }
+  if (!errors.empty) {
+    rejected.inc({ reason: "invalid" }, index);
+    throw new AppError(400, "invalid_readings", errors.message(index), "readings", errors.listed);
+  }
+  return {
+    receivedAt,
+    readings: spool.count,
+    values: spool.values,
+    live,
+    backfill,
+    chunks: () => spool.chunks(2_000),
+  };
+}

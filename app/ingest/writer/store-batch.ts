@@ -1,0 +1,131 @@
+/**
+ * The storage step of the write path, shared by the batch writer (Kafka) and
+ * the direct sink (no Kafka): in ONE transaction, as atlas_writer, COPY the
+ * batch's values into the UNLOGGED staging table under one batch_id, then
+ * `stage_flush(batch_id)` moves them into history and the projection. Either
+ * all of it commits or nothing does; a replay of the same readings is a
+ * no-op (history's primary key + ON CONFLICT DO NOTHING in stage_flush).
+ *
+ * No `synchronous_commit = off` (the seeds had it): the writer commits Kafka
+ * offsets right after this COMMIT returns, so the COMMIT must be durable, or
+ * a PostgreSQL crash could lose readings whose offsets are already committed.
+ */
+import { randomUUID } from "crypto";
+import { Readable } from "stream";
+import { pipeline } from "stream/promises";
+import { from as copyFrom } from "pg-copy-streams";
+import { WRITER_ROLE, type Pool } from "../../shared/db";
+import { PoisonMessageError } from "../messages";
+import type { DataType, TelemetryMessage, TypedValue } from "../types";
+
+export type TypeLookup = (tenantId: string, attributeId: number) => DataType | undefined;
+
+export interface StoreResult {
+  /** Values (history rows) copied into staging. */
+  values: number;
+  /** Entities whose projection changed: what the cache must invalidate. */
+  touched: Array<{ tenantId: string; entityId: string }>;
+}
+
+const COPY_SQL =
+  "COPY entity_values_staging (batch_id, tenant_id, entity_id, entity_type, attribute_id, ts, received_at, " +
+  "value_int, value_decimal, value_bool, value_string, value_ts) FROM STDIN";
+
+/** PostgreSQL COPY text format: backslash, tab, newline and CR are escaped; NULL is \N. */
+export function copyEscape(s: string): string {
+  return /[\\\t\n\r]/.test(s)
+    ? s.replace(/[\\\t\n\r]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r"))
+    : s;
+}
+
+/** The five typed value columns of one value, COPY-encoded. */
+export function valueColumns(type: DataType, v: TypedValue): string {
+  switch (type) {
+    case "int":
+      return `${v}\t\\N\t\\N\t\\N\t\\N`;
+    case "decimal":
+      return `\\N\t${v}\t\\N\t\\N\t\\N`;
+    case "bool":
+      return `\\N\t\\N\t${v ? "t" : "f"}\t\\N\t\\N`;
+    case "string":
+      return `\\N\t\\N\t\\N\t${copyEscape(v as string)}\t\\N`;
+    case "timestamp":
+      return `\\N\t\\N\t\\N\t\\N\t${v}`;
+  }
+}
+
+type Source = AsyncIterable<TelemetryMessage[]> | Iterable<TelemetryMessage[]>;
+
+/** Streams the COPY text of all messages in ~64 KiB chunks (never the whole batch as one string). */
+async function* copyText(batchId: string, source: Source, typeOf: TypeLookup, counter: { values: number }) {
+  let buf: string[] = [];
+  let size = 0;
+  for await (const messages of source) {
+    for (const m of messages) {
+      const prefix = `${batchId}\t${m.tenant_id}\t${m.entity_id}\t${copyEscape(m.entity_type)}\t`;
+      for (const r of m.readings) {
+        for (const [attributeId, value] of r.values) {
+          const type = typeOf(m.tenant_id, attributeId);
+          if (!type) throw new PoisonMessageError(`attribute id ${attributeId} is unknown to tenant ${m.tenant_id}`);
+          const line = `${prefix}${attributeId}\t${r.ts}\t${m.received_at}\t${valueColumns(type, value)}\n`;
+          buf.push(line);
+          size += line.length;
+          counter.values++;
+          if (size >= 64 * 1024) {
+            yield buf.join("");
+            buf = [];
+            size = 0;
+          }
+        }
+      }
+    }
+  }
+  if (buf.length > 0) yield buf.join("");
+}
+
+/**
+ * Stores messages in one transaction and returns what it touched. `source`
+ * may be an async iterable of chunks (the direct sink streams a request's
+ * readings through it without materialising them all).
+ */
+export async function storeBatch(pool: Pool, source: Source, typeOf: TypeLookup): Promise<StoreResult> {
+  const batchId = randomUUID();
+  const counter = { values: 0 };
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    try {
+      await client.query(`SET LOCAL ROLE ${WRITER_ROLE}`);
+      await pipeline(Readable.from(copyText(batchId, source, typeOf, counter)), client.query(copyFrom(COPY_SQL)));
+      const flushed = await client.query<{ tenant_id: string; entity_id: string }>(
+        "SELECT tenant_id, entity_id FROM stage_flush($1)",
+        [batchId],
+      );
+      await client.query("COMMIT");
+      return {
+        values: counter.values,
+        touched: flushed.rows.map((r) => ({ tenantId: r.tenant_id, entityId: String(r.entity_id) })),
+      };
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {
+        broken = true;
+      });
+      throw err;
+    }
+  } finally {
+    // A client whose COPY was aborted half-way may be unusable: do not pool it.
+    client.release(broken || undefined);
+  }
+}
+
+/**
+ * SQLSTATEs that mean "this data can never be stored" (as opposed to "the
+ * database is unavailable, try again"): data exceptions (22), integrity
+ * violations (23), and stage_flush's own AT002/AT003.
+ */
+export function isDataError(err: unknown): boolean {
+  if (err instanceof PoisonMessageError) return true;
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23") || code === "AT002" || code === "AT003");
+}
