@@ -48,9 +48,22 @@ export async function createTestDatabase(opts: TestDatabaseOptions = {}): Promis
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
   const url = databaseUrl(requireStackVar("DATABASE_URL"), name);
   const pool = new Pool({ connectionString: url, max: 8, application_name: "atlas-test" });
+  let ended = false;
   const drop = async () => {
-    await pool.end();
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    if (!ended) {
+      ended = true;
+      await pool.end();
+    }
+    // One retry: a DROP racing another session's catalog work on the shared server can fail once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
   };
   try {
     if (opts.migrate ?? true) await migrate(pool, { partitioning: opts.partitioning });
