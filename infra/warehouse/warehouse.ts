@@ -1,0 +1,65 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import type { StackConfig } from "../config";
+
+export interface WarehouseArgs {
+  config: StackConfig["warehouse"];
+  privateSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
+  securityGroupId: pulumi.Input<string>;
+  kmsKeyArn: pulumi.Input<string>;
+}
+
+export const WAREHOUSE_DB_NAME = "atlas_warehouse";
+export const WAREHOUSE_PORT = 5439;
+
+/**
+ * Redshift for analytics: private subnets, not publicly accessible, encrypted
+ * with the stack key, TLS required (`require_ssl`), enhanced VPC routing so
+ * COPY/UNLOAD traffic stays in the VPC. The login comes from the stack secret
+ * `atlas:warehousePassword` for the same reason as the database's (README).
+ */
+export class Warehouse extends pulumi.ComponentResource {
+  public readonly clusterIdentifier: pulumi.Output<string>;
+  public readonly dnsName: pulumi.Output<string>;
+  public readonly username: string;
+  public readonly password: pulumi.Output<string>;
+
+  constructor(name: string, args: WarehouseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("atlas:warehouse:Warehouse", name, {}, opts);
+    const cfg = args.config;
+
+    const subnets = new aws.redshift.SubnetGroup(`${name}-subnets`, { subnetIds: args.privateSubnetIds, description: "Atlas Redshift, private subnets" }, { parent: this });
+    const params = new aws.redshift.ParameterGroup(`${name}-params`, {
+      family: "redshift-2.0",
+      description: "Atlas: TLS only",
+      parameters: [{ name: "require_ssl", value: "true" }],
+    }, { parent: this });
+    const cluster = new aws.redshift.Cluster(`${name}-redshift`, {
+      clusterIdentifier: `${name}-${pulumi.getStack()}`,
+      nodeType: cfg.nodeType,
+      clusterType: cfg.nodeCount > 1 ? "multi-node" : "single-node",
+      numberOfNodes: cfg.nodeCount,
+      databaseName: WAREHOUSE_DB_NAME,
+      port: WAREHOUSE_PORT,
+      masterUsername: cfg.username,
+      masterPassword: cfg.password,
+      encrypted: "true",
+      kmsKeyId: args.kmsKeyArn,
+      publiclyAccessible: false,
+      clusterSubnetGroupName: subnets.name,
+      clusterParameterGroupName: params.name,
+      vpcSecurityGroupIds: [args.securityGroupId],
+      enhancedVpcRouting: true,
+      automatedSnapshotRetentionPeriod: cfg.snapshotRetentionDays,
+      skipFinalSnapshot: cfg.skipFinalSnapshot,
+      finalSnapshotIdentifier: cfg.skipFinalSnapshot ? undefined : `${name}-${pulumi.getStack()}-final`,
+      preferredMaintenanceWindow: "sun:05:00-sun:06:00",
+    }, { parent: this });
+
+    this.clusterIdentifier = cluster.clusterIdentifier;
+    this.dnsName = cluster.dnsName;
+    this.username = cfg.username;
+    this.password = cfg.password;
+    this.registerOutputs({ clusterIdentifier: this.clusterIdentifier, dnsName: this.dnsName });
+  }
+}
