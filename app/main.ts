@@ -1,0 +1,119 @@
+/**
+ * `npm start`: the whole platform in one process, on one port, routed by path
+ * as the ALB routes it (/v1/telemetry and /v1/attributes → ingest, the rest →
+ * query). Each component runs when its dependency is configured:
+ *
+ *   DATABASE_URL unset   → an embedded PostgreSQL under .atlas/
+ *   KAFKA_BROKERS unset  → the ingest API writes straight through the writer's storage step
+ *   KAFKA_BROKERS set    → the batch writer consumes in this process too
+ *   REDIS_URL unset      → no cache (X-Cache-Status: bypass)
+ *   WAREHOUSE_URL + KAFKA_BROKERS set → the CDC loader runs too
+ *
+ * On first start a `demo` tenant is created; its key is printed and written,
+ * with the URL, to .atlas/local.env for scripts.
+ */
+import fs from "fs";
+import path from "path";
+import { migrate } from "../db/migrate";
+import { loadConfigOrExit } from "./shared/config";
+import { createPool, type Pool } from "./shared/db";
+import { startEmbeddedPostgres } from "./shared/embedded-postgres";
+import { closeServer, createServiceApp, listen } from "./shared/http/server";
+import { configureLog, log } from "./shared/log";
+import { createRedis } from "./shared/redis";
+import { onShutdown } from "./shared/shutdown";
+import { authenticate, createApiKey, createTenant, findTenantIdByName } from "./shared/tenants";
+import { createIngestRouter } from "./ingest/app";
+import { prepareTopics } from "./ingest/main";
+import { openapi as ingestOpenApi } from "./ingest/openapi";
+import { createSink } from "./ingest/sinks";
+import { createBatchWriter } from "./ingest/writer";
+import { createQueryRouter } from "./query/app";
+import { queryOpenApi } from "./query/openapi";
+import { ReplicaSet } from "./query/routing/replica-set";
+
+const ATLAS_DIR = path.resolve(process.env.ATLAS_DIR ?? ".atlas");
+const LOCAL_ENV = path.join(ATLAS_DIR, "local.env");
+const DEMO_TENANT = "demo";
+
+/** Reuses the demo key of .atlas/local.env while it still works; else makes the tenant or a new key. */
+async function demoApiKey(pool: Pool): Promise<string> {
+  const previous = fs.existsSync(LOCAL_ENV) ? /^ATLAS_API_KEY=(\S+)$/m.exec(fs.readFileSync(LOCAL_ENV, "utf8"))?.[1] : undefined;
+  if (previous && (await authenticate(pool, previous))) return previous;
+  const tenantId = await findTenantIdByName(pool, DEMO_TENANT);
+  if (tenantId) return (await createApiKey(pool, tenantId)).api_key;
+  return (await createTenant(pool, DEMO_TENANT)).api_key;
+}
+
+function writeLocalEnv(values: Record<string, string>): void {
+  fs.mkdirSync(ATLAS_DIR, { recursive: true });
+  const body = Object.entries(values).map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+  // The file holds an API key: readable by its owner only.
+  fs.writeFileSync(LOCAL_ENV, body, { mode: 0o600 });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  configureLog({ level: config.LOG_LEVEL, component: "atlas" });
+
+  const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(ATLAS_DIR);
+  const databaseUrl = config.DATABASE_URL ?? embedded!.url;
+  const runtimeConfig = { ...config, DATABASE_URL: databaseUrl };
+  const pool = createPool(databaseUrl, "primary", { max: 20 });
+  const { applied } = await migrate(pool);
+  if (applied.length > 0) log.info("migrations applied", { applied });
+  const apiKey = await demoApiKey(pool);
+
+  const redis = config.REDIS_URL ? createRedis(config.REDIS_URL, "cache") : undefined;
+  const sink = createSink(runtimeConfig, pool, { redis });
+  await prepareTopics(runtimeConfig);
+  const writer = config.KAFKA_BROKERS ? createBatchWriter(runtimeConfig, pool, redis) : undefined;
+  await writer?.start();
+
+  const replicas = ReplicaSet.fromUrls(pool, config.DATABASE_REPLICA_URLS);
+  replicas.start();
+  const warehouse = config.WAREHOUSE_URL ? createPool(config.WAREHOUSE_URL, "warehouse") : undefined;
+
+  const app = createServiceApp({
+    routers: [
+      createIngestRouter({ config: runtimeConfig, pool, sink }),
+      createQueryRouter({ config: runtimeConfig, primary: pool, replicas, redis, warehouse }),
+    ],
+    readiness: [
+      { name: "database", check: () => pool.query("SELECT 1") },
+      { name: sink.kind === "kafka" ? "kafka" : "writer", check: () => sink.ready() },
+    ],
+    openapi: {
+      ...queryOpenApi,
+      info: { title: "Atlas Telemetry API", version: "1.0.0" },
+      paths: { ...ingestOpenApi.paths, ...queryOpenApi.paths },
+    },
+  });
+  const server = await listen(app, config.PORT);
+  const port = (server.address() as { port: number }).port;
+  const url = `http://localhost:${port}`;
+  writeLocalEnv({ ATLAS_URL: url, ATLAS_API_KEY: apiKey, DATABASE_URL: databaseUrl });
+  process.stdout.write(
+    `\nAtlas Telemetry is running at ${url}\n` +
+      `  demo API key: ${apiKey}\n` +
+      `  components: ingest (${sink.kind}), query (${replicas.nodes.length} replica(s), cache ${redis ? "on" : "off"})` +
+      `${writer ? ", batch writer" : ""}${warehouse ? ", warehouse" : ""}\n` +
+      `  settings for scripts: ${LOCAL_ENV}\n\n`,
+  );
+
+  onShutdown(async () => {
+    await closeServer(server);
+    await writer?.stop();
+    await sink.close();
+    await replicas.stop();
+    redis?.disconnect();
+    await warehouse?.end();
+    await pool.end();
+    await embedded?.stop();
+  });
+}
+
+main().catch((err) => {
+  log.error("atlas failed to start", { error: err });
+  process.exit(1);
+});
