@@ -107,7 +107,10 @@ export function createIngestRouter(deps: IngestDeps): Router {
       const kind = bodyKind(req);
       let source: AsyncIterable<unknown> | Iterable<unknown>;
       if (kind === "json") {
-        const text = await readText(req, config.INGEST_MAX_BODY_BYTES);
+        const text = await readText(req, config.INGEST_MAX_BODY_BYTES).catch((err) => {
+          if (err instanceof AppError && err.status === 413) res.setHeader("Connection", "close");
+          throw err;
+        });
         let body: unknown;
         try {
           body = JSON.parse(text);
@@ -123,7 +126,11 @@ export function createIngestRouter(deps: IngestDeps): Router {
         source = ndjsonReadings(req, config.INGEST_MAX_BODY_BYTES);
       }
 
-      const batch = await collectReadings(tenantId, source, settings, registry, limits);
+      const batch = await collectReadings(tenantId, source, settings, registry, limits).catch((err) => {
+        // The rest of an oversized body is not worth reading: close the connection after the answer.
+        if (err instanceof AppError && err.status === 413) res.setHeader("Connection", "close");
+        throw err;
+      });
 
       if (batch.backfill > 0) {
         const w = backfillBuckets.take(tenantId, backfillRate, batch.backfill);
