@@ -35,6 +35,8 @@ import { ReplicaSet } from "./query/routing/replica-set";
 const ATLAS_DIR = path.resolve(process.env.ATLAS_DIR ?? ".atlas");
 const LOCAL_ENV = path.join(ATLAS_DIR, "local.env");
 const DEMO_TENANT = "demo";
+/** Where the embedded PostgreSQL listens (a dev-only knob, not a platform setting). Defaults to 54329. */
+const EMBEDDED_PG_PORT = Number(process.env.ATLAS_EMBEDDED_PG_PORT ?? 54329);
 
 /** Reuses the demo key of .atlas/local.env while it still works; else makes the tenant or a new key. */
 async function demoApiKey(pool: Pool): Promise<string> {
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   configureLog({ level: config.LOG_LEVEL, component: "atlas" });
 
-  const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(ATLAS_DIR);
+  const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(ATLAS_DIR, EMBEDDED_PG_PORT);
   const databaseUrl = config.DATABASE_URL ?? embedded!.url;
   const runtimeConfig = { ...config, DATABASE_URL: databaseUrl };
   const pool = createPool(databaseUrl, "primary", { max: 20 });
