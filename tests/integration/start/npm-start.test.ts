@@ -50,7 +50,7 @@ describe("npm start on the embedded defaults", function () {
   it("when it has started, then /readyz answers 200 after checking the database", async () => {
     const res = await fetch(`${url}/readyz`);
     expect(res.status).to.equal(200);
-    expect((await res.json()).checks.database).to.equal("ok");
+    expect(((await res.json()) as { checks: Record<string, string> }).checks.database).to.equal("ok");
   });
 
   it("when it has started, then .atlas/local.env names the URL, the demo key and the database", () => {
@@ -77,7 +77,7 @@ describe("npm start on the embedded defaults", function () {
     expect(await post.json()).to.deep.equal({ accepted: 1 });
     const get = await fetch(`${url}/v1/entities/7`, { headers: auth });
     expect(get.status).to.equal(200);
-    const body = await get.json();
+    const body = (await get.json()) as { attributes: Record<string, { value: unknown }> };
     expect(body.attributes.temperature.value).to.equal(21.5);
     expect(get.headers.get("x-cache-status")).to.equal("bypass");
   });
@@ -85,6 +85,6 @@ describe("npm start on the embedded defaults", function () {
   it("when a request has no API key, then it gets 401 in the contract's error shape", async () => {
     const res = await fetch(`${url}/v1/entities/7`);
     expect(res.status).to.equal(401);
-    expect((await res.json()).error.code).to.equal("unauthorized");
+    expect(((await res.json()) as { error: { code: string } }).error.code).to.equal("unauthorized");
   });
 });
