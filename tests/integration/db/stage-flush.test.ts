@@ -1,6 +1,9 @@
 import { expect } from "chai";
 import { randomUUID } from "crypto";
 import { createTenant } from "../../../app/shared/tenants";
+import { Readable } from "stream";
+import { pipeline } from "stream/promises";
+import { from as copyFrom } from "pg-copy-streams";
 import { flush, StagedRow, useTestDatabase } from "../../helpers/db";
 
 const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000).toISOString();
@@ -49,13 +52,13 @@ describe("db: stage_flush — history and projection (real PostgreSQL)", functio
 
   it("when a batch is flushed, then history, entity and projection hold it with typed JSON values, and staging is empty", async () => {
     const batch = randomUUID();
-    const ts = "2026-11-20T10:00:00.000Z";
+    const ts = hoursAgo(30);
     const touched = await flush(db.pool, batch, [
       row(1, "temperature", ts, { value_decimal: 21.5 }),
       row(1, "count", ts, { value_int: 7 }),
       row(1, "online", ts, { value_bool: true }),
       row(1, "status", ts, { value_string: "online" }),
-      row(1, "last_seen", ts, { value_ts: "2026-11-20T09:59:00Z" }),
+      row(1, "last_seen", ts, { value_ts: "2026-11-20T09:59:00Z" }), // an ISO value, any offset
       row(1, "firmware", ts, { value_string: "1.2.3" }),
     ]);
     expect(touched).to.deep.equal([{ tenant_id: tenant, entity_id: "1" }]);
@@ -187,7 +190,7 @@ describe("db: stage_flush — history and projection (real PostgreSQL)", functio
   });
 
   it("when a reading is for a far-past month with no partition, then it lands in the default partition and is found", async () => {
-    const ts = "2026-02-14T12:00:00.000Z";
+    const ts = `${new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 10)}T12:00:00.000Z`;
     await flush(db.pool, randomUUID(), [row(7, "temperature", ts, { value_decimal: 5 })]);
     const { rows } = await db.pool.query(
       "SELECT tableoid::regclass::text AS part, value_decimal FROM entity_values_ts WHERE tenant_id = $1 AND entity_id = 7 AND ts = $2",
@@ -202,5 +205,46 @@ describe("db: stage_flush — history and projection (real PostgreSQL)", functio
     expect(Number(second.beat_seq)).to.equal(Number(first.beat_seq) + 1);
     const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM replication_heartbeat");
     expect(rows[0].n).to.equal(1);
+  });
+  it("when two writers flush overlapping batches at once, then neither deadlocks and the newest reading wins", async () => {
+    const entities = Array.from({ length: 200 }, (_, i) => 1000 + i);
+    const older = hoursAgo(2);
+    const newer = hoursAgo(1);
+    // Opposite entity orders in the two batches: without a fixed lock order this deadlocks.
+    const batchA = entities.map((e) => row(e, "temperature", newer, { value_decimal: 2 }));
+    const batchB = [...entities].reverse().map((e) => row(e, "temperature", older, { value_decimal: 1 }));
+    await Promise.all([flush(db.pool, randomUUID(), batchA), flush(db.pool, randomUUID(), batchB)]);
+    const { rows } = await db.pool.query(
+      "SELECT DISTINCT (hot->>'temperature')::float AS t FROM entity_jsonb WHERE tenant_id = $1 AND entity_id BETWEEN 1000 AND 1199",
+      [tenant],
+    );
+    expect(rows).to.deep.equal([{ t: 2 }]);
+  });
+
+  it("when the writer COPYs into staging, then COPY is accepted for atlas_writer and refused to atlas_app", async () => {
+    const batch = randomUUID();
+    const line = `${batch}\t${tenant}\t9\tsensor\t${attr.count}\t${hoursAgo(1)}\t${hoursAgo(0)}\t5\t\\N\t\\N\t\\N\t\\N\n`;
+    const sql =
+      "COPY entity_values_staging (batch_id, tenant_id, entity_id, entity_type, attribute_id, ts, received_at, value_int, value_decimal, value_bool, value_string, value_ts) FROM STDIN";
+    const c = await db.pool.connect();
+    try {
+      await c.query("BEGIN");
+      await c.query("SET LOCAL ROLE atlas_writer");
+      await pipeline(Readable.from([line]), c.query(copyFrom(sql)));
+      const touched = await c.query("SELECT * FROM stage_flush($1)", [batch]);
+      await c.query("COMMIT");
+      expect(touched.rows).to.deep.equal([{ tenant_id: tenant, entity_id: "9" }]);
+      await c.query("BEGIN");
+      await c.query("SET LOCAL ROLE atlas_app");
+      const refused = await pipeline(Readable.from([line]), c.query(copyFrom(sql))).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(refused?.message).to.match(/permission denied/);
+    } finally {
+      await c.query("ROLLBACK").catch(() => undefined);
+      c.release();
+    }
+    expect((await projection(9)).hot.count).to.equal(5);
   });
 });
