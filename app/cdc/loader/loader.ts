@@ -1,0 +1,290 @@
+/**
+ * The CDC loader: a kafkajs consumer group on the Debezium topics that loads
+ * micro-batches into the warehouse, one transaction per micro-batch, and
+ * commits Kafka offsets only after that transaction committed.
+ *
+ * Micro-batching: the broker itself gathers the batch. Each fetch waits up to
+ * the window (maxWaitTimeInMs = CDC_BATCH_WINDOW_MS) for minBytes of data;
+ * kafkajs hands the fetched partitions to eachBatch concurrently
+ * (partitionsConsumedConcurrently) and fetches again only when all of them
+ * returned. Each eachBatch call parks its messages here and waits; a flush a
+ * few ms later loads everything parked in one warehouse transaction, commits
+ * the offsets of every partition in it, then lets the calls return.
+ * A crash anywhere before the offset commit replays the batch, and the
+ * warehouse merge is idempotent (apply.ts): nothing lost, nothing doubled.
+ */
+import type { Admin, Batch, Consumer, EachBatchPayload } from "kafkajs";
+import { createKafka } from "../../ingest/kafka";
+import { createPool, type Pool } from "../../shared/db";
+import { counter, gauge, histogram } from "../../shared/http/metrics";
+import { log } from "../../shared/log";
+import { migrateWarehouse } from "../../../db/warehouse/migrate";
+import { CAPTURED_TABLES, heartbeatTopicOf, topicOf, TOPIC_PREFIX } from "../connector-config";
+import { readWarehouseLag } from "../watermark";
+import { applyPlan, type ApplyCounts, type WatermarkUpdate } from "./apply";
+import { ChangeEvent, decodeEvent, DecodeError } from "./events";
+import { planBatch } from "./plan";
+
+export const DEFAULT_GROUP_ID = "atlas-cdc-loader";
+
+export interface LoaderOptions {
+  brokers: string[];
+  ssl?: boolean;
+  warehouseUrl: string;
+  /** Consumer group. Defaults to atlas-cdc-loader (tests use their own). */
+  groupId?: string;
+  /** Debezium topic.prefix. Defaults to atlas. */
+  topicPrefix?: string;
+  /** Longest a fetch waits to fill a micro-batch, ms. Defaults to 2000 (CDC_BATCH_WINDOW_MS). */
+  batchWindowMs?: number;
+  /** Bytes a fetch waits for before the window ends. Defaults to 1 MiB. */
+  minBytes?: number;
+  /** Read a new group's topics from the beginning (the Debezium snapshot is there). Defaults to true. */
+  fromBeginning?: boolean;
+  /** Apply db/warehouse migrations at start. Defaults to true. */
+  migrate?: boolean;
+  /** Called after each micro-batch committed (tests, bench). */
+  onBatch?: (stats: BatchStats) => void;
+}
+
+export interface BatchStats {
+  messages: number;
+  counts: ApplyCounts;
+  /** Per change event (not snapshot reads): warehouse commit time − primary commit time, seconds. */
+  endToEndLagSeconds: number[];
+  durationMs: number;
+}
+
+export interface Loader {
+  stop(): Promise<void>;
+  /** The warehouse pool (shared with in-process readers such as the analytics router). */
+  warehouse: Pool;
+}
+
+const metrics = {
+  batches: counter("atlas_cdc_batches_total", "Micro-batches committed to the warehouse"),
+  events: counter("atlas_cdc_events_total", "Change events loaded, by table and op", ["table", "op"]),
+  decodeErrors: counter("atlas_cdc_decode_errors_total", "Messages that could not be decoded (skipped, logged with their offset)", ["topic"]),
+  failures: counter("atlas_cdc_batch_failures_total", "Micro-batches whose warehouse transaction failed (retried)"),
+  batchSeconds: histogram("atlas_cdc_batch_duration_seconds", "Warehouse transaction time per micro-batch", [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  e2eSeconds: histogram(
+    "atlas_cdc_end_to_end_lag_seconds",
+    "Primary commit to warehouse commit, per change event",
+    [],
+    [0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300],
+  ),
+  warehouseLag: gauge("atlas_cdc_warehouse_lag_seconds", "Warehouse lag as analytics answers report it"),
+};
+
+interface Parked {
+  batch: Batch;
+  events: ChangeEvent[];
+  heartbeatTsMs: number | null;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Errors worth retrying the same micro-batch for: another loader raced us on a key, or a deadlock. */
+const RETRYABLE = new Set(["23505", "40001", "40P01"]);
+
+/**
+ * Creates the Debezium topics when missing, with the partitions the connector
+ * would give them (connector-config.ts), so the loader may start first: a
+ * consumer cannot subscribe to a topic that does not exist.
+ */
+async function ensureSourceTopics(admin: Admin, topics: string[]): Promise<void> {
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length === 0) return;
+    const rf = Math.min(3, (await admin.describeCluster()).brokers.length);
+    await admin
+      .createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 3, replicationFactor: rf })), waitForLeaders: true })
+      .catch((err: Error) => {
+        // Debezium or another loader creating them at the same moment is fine.
+        if (!/already exists/i.test(err.message)) throw err;
+      });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function startLoader(opts: LoaderOptions): Promise<Loader> {
+  const groupId = opts.groupId ?? DEFAULT_GROUP_ID;
+  const prefix = opts.topicPrefix ?? TOPIC_PREFIX;
+  const windowMs = opts.batchWindowMs ?? 2000;
+  const heartbeatTopic = heartbeatTopicOf(prefix);
+  const topics = [...CAPTURED_TABLES.map((t) => topicOf(t, prefix)), heartbeatTopic];
+
+  const warehouse = createPool(opts.warehouseUrl, "cdc-warehouse", { max: 4, statementTimeoutMs: 120_000 });
+  if (opts.migrate ?? true) {
+    const applied = await migrateWarehouse(warehouse);
+    if (applied.length > 0) log.info("warehouse migrated", { applied });
+  }
+
+  const kafka = createKafka({ brokers: opts.brokers, ssl: opts.ssl, clientId: `atlas-cdc-loader-${process.pid}` });
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    maxWaitTimeInMs: windowMs,
+    minBytes: opts.minBytes ?? 1024 * 1024,
+    maxBytes: 64 * 1024 * 1024,
+    maxBytesPerPartition: 16 * 1024 * 1024,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+  });
+
+  let parked: Parked[] = [];
+  let flushTimer: NodeJS.Timeout | null = null;
+  let flushing: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const flush = async (items: Parked[]): Promise<void> => {
+    const started = Date.now();
+    const events = items.flatMap((p) => p.events);
+    const watermarks: WatermarkUpdate[] = items.map((p) => {
+      let lastSourceTsMs = p.heartbeatTsMs;
+      let lastLsn: number | null = null;
+      for (const e of p.events) {
+        if (lastSourceTsMs === null || e.sourceTsMs > lastSourceTsMs) lastSourceTsMs = e.sourceTsMs;
+        if (lastLsn === null || e.lsn > lastLsn) lastLsn = e.lsn;
+      }
+      return {
+        topic: p.batch.topic,
+        partition: p.batch.partition,
+        lastOffset: p.batch.lastOffset(),
+        lastSourceTsMs,
+        lastLsn,
+        pending: Math.max(0, Number(p.batch.offsetLag())),
+      };
+    });
+    const plan = planBatch(events);
+    let counts: ApplyCounts | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const client = await warehouse.connect();
+      try {
+        await client.query("BEGIN");
+        counts = await applyPlan(client, plan, groupId, watermarks);
+        await client.query("COMMIT");
+        break;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        metrics.failures.inc();
+        const code = (err as { code?: string }).code ?? "";
+        if (!RETRYABLE.has(code) || attempt >= 3) throw err;
+        log.warn("warehouse batch conflict, retrying", { attempt, code });
+      } finally {
+        client.release();
+      }
+    }
+    const committedAt = Date.now();
+    // Offsets only now: the warehouse holds everything up to them.
+    await consumer.commitOffsets(
+      items.map((p) => ({ topic: p.batch.topic, partition: p.batch.partition, offset: (BigInt(p.batch.lastOffset()) + 1n).toString() })),
+    );
+    const lags = events.filter((e) => !e.snapshot && e.table !== "replication_heartbeat").map((e) => (committedAt - e.sourceTsMs) / 1000);
+    for (const l of lags) metrics.e2eSeconds.observe(l);
+    for (const e of events) metrics.events.inc({ table: e.table, op: e.op });
+    metrics.batches.inc();
+    metrics.batchSeconds.observe((committedAt - started) / 1000);
+    const stats: BatchStats = { messages: items.reduce((n, p) => n + p.batch.messages.length, 0), counts: counts!, endToEndLagSeconds: lags, durationMs: committedAt - started };
+    if (counts!.facts + counts!.factDeletes + counts!.states + counts!.dimensions > 0) {
+      const sorted = [...lags].sort((a, b) => a - b);
+      log.info("cdc batch loaded", {
+        group: groupId, messages: stats.messages, ...counts, duration_ms: stats.durationMs,
+        e2e_p50_s: sorted.length ? sorted[Math.floor(sorted.length / 2)] : null,
+        e2e_max_s: sorted.length ? sorted[sorted.length - 1] : null,
+      });
+    }
+    opts.onBatch?.(stats);
+  };
+
+  const scheduleFlush = () => {
+    if (flushTimer) return;
+    // A few ms: every partition of the same fetch parks within the same turn
+    // of the event loop; this collects them into one transaction.
+    flushTimer = setTimeout(() => {
+      flushTimer = null;
+      const items = parked;
+      parked = [];
+      flushing = flushing.then(() =>
+        flush(items).then(
+          () => items.forEach((p) => p.resolve()),
+          (err: Error) => items.forEach((p) => p.reject(err)),
+        ),
+      );
+    }, 5);
+  };
+
+  const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+    const events: ChangeEvent[] = [];
+    let heartbeatTsMs: number | null = null;
+    for (const m of batch.messages) {
+      try {
+        const e = decodeEvent(m.value);
+        if (e === null) continue;
+        if (e.kind === "heartbeat") heartbeatTsMs = Math.max(heartbeatTsMs ?? 0, e.tsMs);
+        else events.push(e);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        // A message we cannot read would stop the pipeline forever if we threw;
+        // it is logged with its position (reconcile reports the missing row).
+        metrics.decodeErrors.inc({ topic: batch.topic });
+        log.error("cdc message skipped: cannot decode", { topic: batch.topic, partition: batch.partition, offset: m.offset, error: err });
+      }
+    }
+    // The debezium heartbeat's time is the connector's clock, not a commit:
+    // it advances only its own partition's watermark (excluded from the lag).
+    const parkedDone = new Promise<void>((resolve, reject) => {
+      parked.push({ batch, events, heartbeatTsMs: batch.topic === heartbeatTopic ? heartbeatTsMs : null, resolve, reject });
+    });
+    scheduleFlush();
+    const beat = setInterval(() => heartbeat().catch(() => undefined), 3_000);
+    try {
+      await parkedDone;
+    } finally {
+      clearInterval(beat);
+    }
+    resolveOffset(batch.lastOffset());
+    await heartbeat();
+  };
+
+  await ensureSourceTopics(kafka.admin(), topics);
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: opts.fromBeginning ?? true });
+  consumer.on(consumer.events.CRASH, (e) => {
+    log.error("cdc consumer crashed", { error: e.payload.error, restart: e.payload.restart, group: groupId });
+  });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 64,
+    eachBatch,
+  });
+
+  const lagTimer = setInterval(() => {
+    readWarehouseLag(warehouse, groupId)
+      .then((lag) => {
+        if (lag !== null) metrics.warehouseLag.set(lag);
+      })
+      .catch(() => undefined);
+  }, 5_000);
+  lagTimer.unref();
+
+  log.info("cdc loader started", { group: groupId, topics, batch_window_ms: windowMs });
+  return {
+    warehouse,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(lagTimer);
+      // consumer.stop waits for the running eachBatch calls, i.e. for the
+      // pending flush: a stop never abandons a warehouse transaction half-way.
+      await consumer.disconnect().catch((err) => log.warn("cdc consumer disconnect failed", { error: err }));
+      await flushing.catch(() => undefined);
+      await warehouse.end();
+      log.info("cdc loader stopped", { group: groupId });
+    },
+  };
+}
