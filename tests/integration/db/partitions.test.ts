@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { randomUUID } from "crypto";
 import { Pool } from "pg";
+import { maintainPartitions } from "../../../db/maintenance";
 import type { Partitioning } from "../../../db/migrate";
 import { createTenant } from "../../../app/shared/tenants";
 import { createTestDatabase, flush, TestDatabase } from "../../helpers/db";
@@ -126,3 +127,47 @@ function partitionSuite(mode: Exclude<Partitioning, "auto">): void {
 
 partitionSuite("partman");
 partitionSuite("native");
+
+describe("db: maintainPartitions from a service (real PostgreSQL)", function () {
+  this.timeout(60_000);
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase({ partitioning: "native" });
+  });
+  after(async () => {
+    await db?.drop();
+  });
+
+  it("when the writer runs maintenance, then it premakes the requested days ahead and reports what it did", async () => {
+    const result = await maintainPartitions(db.pool, { retentionDays: 400, premakeDays: 12 });
+    expect(result).to.deep.include({ moved_rows: 0, dropped: 0 });
+    expect(result.created).to.equal(5); // days +8 … +12; migration made −7 … +7
+    expect(covering(await partitions(db.pool), utcDay(12))).to.not.equal(undefined);
+  });
+
+  it("when another session holds the default partition, then maintenance gives up after its lock timeout instead of queueing", async () => {
+    const tenant = (await createTenant(db.pool, "locker")).tenant_id;
+    const { rows } = await db.pool.query(
+      "INSERT INTO attributes (tenant_id, name, data_type) VALUES ($1, 't', 'int') RETURNING attribute_id",
+      [tenant],
+    );
+    await flush(db.pool, randomUUID(), [
+      { tenant_id: tenant, entity_id: 1, attribute_id: rows[0].attribute_id, ts: `${utcDay(-50)}T00:00:00Z`, value_int: 1 },
+    ]);
+    const holder = await db.pool.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query("LOCK TABLE entity_values_ts_default IN ACCESS SHARE MODE");
+      const err = await maintainPartitions(db.pool, { retentionDays: 400, lockTimeoutMs: 200 }).then(
+        () => null,
+        (e: { code?: string }) => e,
+      );
+      expect(err?.code).to.equal("55P03"); // lock_not_available
+    } finally {
+      await holder.query("ROLLBACK");
+      holder.release();
+    }
+    const ok = await maintainPartitions(db.pool, { retentionDays: 400 });
+    expect(ok.moved_rows).to.equal(1);
+  });
+});
