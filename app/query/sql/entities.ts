@@ -63,7 +63,9 @@ export function searchSql(tenantId: string, filters: readonly ParsedFilter[], af
     where.push(`(updated_at, entity_id) < ($${params.length - 1}::timestamptz, $${params.length}::bigint)`);
   }
   params.push(limit + 1);
-  const text = `SELECT entity_id::text, entity_type, latest, updated_at,
+  // Output columns must not be named like the ORDER BY columns: ORDER BY binds
+  // output names first, and entity_id::text would then sort as text.
+  const text = `SELECT entity_id::text AS id, entity_type, latest, updated_at,
       to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position
     FROM entity_jsonb
     WHERE ${where.join("\n      AND ")}
@@ -80,12 +82,12 @@ export async function searchEntities(
   limit: number,
 ): Promise<SearchPage> {
   const q = searchSql(tenantId, filters, after, limit);
-  const { rows } = await client.query<EntityRow & { position: string }>(q.text, q.params);
+  const { rows } = await client.query<Omit<EntityRow, "entity_id"> & { id: string; position: string }>(q.text, q.params);
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
   const last = page[page.length - 1];
   return {
-    entities: page.map(toEntityView),
-    next: more && last ? { updatedAt: last.position, entityId: last.entity_id } : null,
+    entities: page.map((r) => toEntityView({ ...r, entity_id: r.id })),
+    next: more && last ? { updatedAt: last.position, entityId: last.id } : null,
   };
 }
