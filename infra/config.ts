@@ -82,6 +82,12 @@ export interface StackConfig {
     /** Local path (relative to the project root) of the Debezium + config-provider plugin zip. */
     debeziumPluginZip: string;
     connectMcuCount: number;
+    /**
+     * Whether the Debezium connector exists. A new stack starts with false: the
+     * connector needs the publication the migrations create, so it is switched
+     * on after the first migration run (infra/README.md, "Bootstrap a stack").
+     */
+    cdcConnectorEnabled: boolean;
   };
   warehouse: {
     nodeType: string;
@@ -215,6 +221,7 @@ export function readStackConfig(source: ConfigSource, project: string, stack: st
     enhancedMonitoring: oneOf("atlas:kafkaEnhancedMonitoring", ["DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION"]),
     debeziumPluginZip: str("atlas:debeziumPluginZip"),
     connectMcuCount: int("atlas:connectMcuCount", 1, 8),
+    cdcConnectorEnabled: bool("atlas:cdcConnectorEnabled"),
   };
   // MSK spreads brokers evenly over the client subnets, one per AZ (3 AZs).
   if (streaming.brokerCount % 3 !== 0) problems.push(`atlas:kafkaBrokerCount must be a multiple of 3 (one per AZ), got ${streaming.brokerCount}`);

@@ -37,7 +37,7 @@ export = async function atlas(source: ConfigSource = pulumiConfigSource(), stack
   const cache = new Cache("atlas-cache", { ...data, config: cfg.cache, securityGroupId: sg.redis.id });
   const kafka = new Kafka("atlas-kafka", { ...data, config: cfg.streaming, securityGroupId: sg.kafka.id, logRetentionDays: cfg.logRetentionDays });
   const warehouse = new Warehouse("atlas-dw", { ...data, config: cfg.warehouse, securityGroupId: sg.warehouse.id });
-  new CdcConnector("atlas-cdc", {
+  if (cfg.streaming.cdcConnectorEnabled) new CdcConnector("atlas-cdc", {
     ...data,
     region: cfg.region,
     pluginZipPath: cfg.streaming.debeziumPluginZip,
@@ -113,5 +113,9 @@ export = async function atlas(source: ConfigSource = pulumiConfigSource(), stack
     imageUri: compute.imageUri,
     ecsClusterName: compute.clusterName,
     vpcId: network.vpcId,
+    // For one-off tasks (migrations): `aws ecs run-task` needs the subnets and a security group.
+    privateSubnetIds: network.privateSubnetIds,
+    batchWriterSecurityGroupId: sg.services["batch-writer"].id,
+    batchWriterTaskDefinitionArn: services["batch-writer"].taskDefinitionArn,
   };
 };

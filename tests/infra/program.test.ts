@@ -385,6 +385,15 @@ describe("infra program, prod with a certificate", function () {
   });
 });
 
+describe("infra program, new stack before its first migration", function () {
+  this.timeout(120_000);
+  it("when atlas:cdcConnectorEnabled is false, then no Debezium connector is declared (it needs the migrations' publication)", async () => {
+    const run = await runProgram("dev", { ...loadStackConfig("dev"), "atlas:cdcConnectorEnabled": "false" });
+    expect(ofType(run, T.connector)).to.deep.equal([]);
+    expect(ofType(run, T.msk)).to.have.length(1);
+  });
+});
+
 describe("infra program, missing stack setting", () => {
   it("when a required setting is missing, then the program fails naming it and the command that sets it", async () => {
     const values = loadStackConfig("prod");
