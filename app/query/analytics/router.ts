@@ -1,28 +1,121 @@
 /**
- * GET /v1/analytics/...: answered from the warehouse, never from the OLTP
- * database. Without a configured warehouse every route answers 503
- * warehouse_unavailable.
+ * GET /v1/analytics/...: answered from the warehouse (fed by the CDC loader),
+ * never from the OLTP database. Mounted by app/query/app.ts after the API-key
+ * and rate-limit middleware, so res.locals carries the tenant.
  *
- * TODO(CDC issue 6): the analytics queries themselves
- * (`/attributes/{name}/{hourly|daily}`, `/entities/count-by-type`, with the
- * loader's watermark as the lag in the freshness headers: use
- * sendWithFreshness with source "warehouse" and consistency "analytics").
- * Until then a configured warehouse answers 501 not_implemented.
+ *   GET /v1/analytics/attributes/{name}/{hourly|daily}?from=&to=
+ *       → {"buckets":[{"start","count","avg","min","max","p50","p95"}]}
+ *   GET /v1/analytics/entities/count-by-type
+ *       → {"counts":[{"entity_type","count"}],"total":n}
+ *
+ * Freshness: X-Data-Source: warehouse, X-Consistency-Level: analytics and
+ * X-Data-Lag-Seconds = the loader's watermark lag (app/cdc/watermark.ts).
+ * X-Consistency-Level strong is refused (the warehouse cannot give it); an
+ * explicit X-Max-Lag-Seconds the warehouse cannot meet is a 503 with
+ * Retry-After. Without a configured warehouse every route answers 503.
  */
-import { Router } from "express";
-import { AppError } from "../../shared/http/errors";
+import { Request, Response, Router } from "express";
+import type { Pool } from "pg";
+import { readWarehouseLag } from "../../cdc/watermark";
+import { tenantOf } from "../../shared/http/auth";
+import { AppError, asyncHandler, badRequest, notFound } from "../../shared/http/errors";
 import type { QueryContext } from "../context";
+import { sendWithFreshness } from "../context";
+import { parseReadPolicy } from "../routing/consistency";
+import { parseAnalyticsParams } from "./params";
+import { attributeBuckets, countEntitiesByType, findAttribute } from "./sql";
+
+/** How long one lag reading is reused, ms: the watermark moves once per micro-batch anyway. */
+const LAG_CACHE_MS = 1_000;
+
+function lagReader(wh: Pool) {
+  let cached: { at: number; lag: number | null } | null = null;
+  return async (): Promise<number | null> => {
+    if (cached && Date.now() - cached.at < LAG_CACHE_MS) return cached.lag;
+    const lag = await readWarehouseLag(wh);
+    cached = { at: Date.now(), lag };
+    return lag;
+  };
+}
+
+/** The warehouse lag this request may be answered with, or the error saying why not. */
+async function admissibleLag(req: Request, ctx: QueryContext, readLag: () => Promise<number | null>): Promise<number> {
+  const policy = parseReadPolicy(req.headers, ctx.config.DEFAULT_MAX_LAG_SECONDS);
+  if (policy.level === "strong") {
+    throw badRequest(
+      "invalid_header",
+      "analytics is answered by the warehouse, which trails the primary; use X-Consistency-Level analytics (or leave it out)",
+      "X-Consistency-Level",
+    );
+  }
+  const lag = await readLag();
+  if (lag === null) {
+    throw new AppError(503, "warehouse_not_loaded", "the analytics warehouse has not been loaded yet (is the CDC loader running?)", undefined, undefined, 30);
+  }
+  // Only a budget the caller states applies: the default budget is for replicas.
+  if (req.headers["x-max-lag-seconds"] !== undefined && lag > policy.maxLagSeconds) {
+    throw new AppError(
+      503,
+      "lag_budget_exceeded",
+      `the warehouse lags ${lag.toFixed(1)} s behind the primary, more than X-Max-Lag-Seconds ${policy.maxLagSeconds}`,
+      "X-Max-Lag-Seconds",
+      undefined,
+      Math.max(1, Math.ceil(lag - policy.maxLagSeconds)),
+    );
+  }
+  return lag;
+}
+
+const warehouseFreshness = (lagSeconds: number) =>
+  ({ source: "warehouse", lagSeconds, consistency: "analytics", cacheStatus: "bypass" }) as const;
 
 export function createAnalyticsRouter(ctx: QueryContext): Router {
   const router = Router();
+  const wh = ctx.warehouse;
   router.use((_req, _res, next) => {
-    if (!ctx.warehouse) {
+    if (!wh) {
       return next(new AppError(503, "warehouse_unavailable", "no analytics warehouse is configured (WAREHOUSE_URL)", undefined, undefined, 30));
     }
     next();
   });
-  router.get(["/attributes/:name/:granularity", "/entities/count-by-type"], (_req, _res, next) => {
-    next(new AppError(501, "not_implemented", "analytics queries are not implemented yet"));
-  });
+  if (!wh) return router;
+  const readLag = lagReader(wh);
+
+  router.get(
+    "/attributes/:name/:granularity",
+    asyncHandler(async (req: Request, res: Response) => {
+      const started = process.hrtime.bigint();
+      const tenantId = tenantOf(res);
+      const p = parseAnalyticsParams(req.params, req.query as Record<string, unknown>);
+      const lag = await admissibleLag(req, ctx, readLag);
+      const attr = await findAttribute(wh, tenantId, p.name);
+      if (!attr) throw notFound(`attribute '${p.name}' not found`);
+      const buckets = await attributeBuckets(wh, tenantId, attr.attributeId, p.granularity, p.from, p.to);
+      sendWithFreshness(
+        res,
+        "analytics_attribute",
+        { attribute: p.name, data_type: attr.dataType, granularity: p.granularity, from: p.from.toISOString(), to: p.to.toISOString(), buckets },
+        warehouseFreshness(lag),
+        started,
+      );
+    }),
+  );
+
+  router.get(
+    "/entities/count-by-type",
+    asyncHandler(async (req: Request, res: Response) => {
+      const started = process.hrtime.bigint();
+      const tenantId = tenantOf(res);
+      const lag = await admissibleLag(req, ctx, readLag);
+      const counts = await countEntitiesByType(wh, tenantId);
+      sendWithFreshness(
+        res,
+        "analytics_count_by_type",
+        { counts, total: counts.reduce((n, c) => n + c.count, 0) },
+        warehouseFreshness(lag),
+        started,
+      );
+    }),
+  );
   return router;
 }
