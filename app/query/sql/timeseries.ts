@@ -62,16 +62,25 @@ export interface SeriesQuery {
   to: Date;
 }
 
-/** Raw points of one attribute in [from, to), oldest first, at most `limit` (+1 fetched to tell truncation). */
-export async function rawSeries(client: PoolClient, q: SeriesQuery, attr: AttributeDef, limit: number): Promise<{ points: Point[]; truncated: boolean }> {
-  const { rows } = await client.query<{ ts: Date; value: unknown }>(
-    `SELECT ts, ${valueSql(attr.dataType)} AS value
+/** The raw-points statement ($1 tenant, $2 entity, $3 attribute, $4 from, $5 to, $6 limit); exported for EXPLAIN checks. */
+export function rawSeriesSql(type: DataType): string {
+  return `SELECT ts, ${valueSql(type)} AS value
      FROM entity_values_ts
      WHERE tenant_id = $1 AND entity_id = $2::bigint AND attribute_id = $3 AND ts >= $4 AND ts < $5
      ORDER BY ts
-     LIMIT $6`,
-    [q.tenantId, q.entityId, attr.attributeId, q.from, q.to, limit + 1],
-  );
+     LIMIT $6`;
+}
+
+/** Raw points of one attribute in [from, to), oldest first, at most `limit` (+1 fetched to tell truncation). */
+export async function rawSeries(client: PoolClient, q: SeriesQuery, attr: AttributeDef, limit: number): Promise<{ points: Point[]; truncated: boolean }> {
+  const { rows } = await client.query<{ ts: Date; value: unknown }>(rawSeriesSql(attr.dataType), [
+    q.tenantId,
+    q.entityId,
+    attr.attributeId,
+    q.from,
+    q.to,
+    limit + 1,
+  ]);
   const keep = stringsAsIs(attr.dataType);
   return {
     points: rows.slice(0, limit).map((r) => ({ ts: r.ts.toISOString(), value: keep ? r.value : jsonValue(r.value) })),
