@@ -16,14 +16,15 @@ import { createKafka, ensureTopics } from "./kafka";
 import { openapi } from "./openapi";
 import { createSink } from "./sinks";
 import { DEFAULT_TOPICS } from "./types";
+import { topicNames } from "./writer";
 
 /** Creates the topics when missing; a broker that is down now is not fatal (readiness reports it). */
-export async function prepareTopics(config: AtlasConfig): Promise<void> {
+export async function prepareTopics(config: AtlasConfig, topics = DEFAULT_TOPICS): Promise<void> {
   if (!config.KAFKA_BROKERS) return;
   const admin = createKafka({ brokers: config.KAFKA_BROKERS, ssl: config.KAFKA_SSL, clientId: "atlas-ingest-admin" }).admin();
   try {
     await admin.connect();
-    await ensureTopics(admin, DEFAULT_TOPICS);
+    await ensureTopics(admin, topics);
   } catch (err) {
     log.warn("could not check the kafka topics at start", { error: err });
   } finally {
@@ -40,8 +41,10 @@ async function main(): Promise<void> {
 
   // A cache to invalidate only matters in direct mode (the writer does it otherwise).
   const redis = !config.KAFKA_BROKERS && config.REDIS_URL ? createRedis(config.REDIS_URL, "ingest") : undefined;
-  const sink = createSink(config, pool, { redis });
-  await prepareTopics(config);
+  // ATLAS_TOPIC_SUFFIX: tests only (see writer-main.ts); unset in every deployment.
+  const topics = topicNames(process.env.ATLAS_TOPIC_SUFFIX ?? "");
+  const sink = createSink(config, pool, { redis, topics });
+  await prepareTopics(config, topics);
   await sink.ready().catch((err) => log.warn("sink not ready at start", { sink: sink.kind, error: err }));
 
   const app = createServiceApp({
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
     openapi,
   });
   const server = await listen(app, config.PORT);
-  log.info("ingest api listening", { port: config.PORT, sink: sink.kind });
+  log.info("ingest api listening", { port: (server.address() as { port: number }).port, sink: sink.kind });
 
   onShutdown(async () => {
     await closeServer(server); // stop accepting; in-flight requests finish (and get their 202)

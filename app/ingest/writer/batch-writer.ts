@@ -107,7 +107,8 @@ export class BatchWriter {
     this.groupId = opts.groupId ?? WRITER_GROUP_ID;
     this.consumer = opts.kafka.consumer({
       groupId: this.groupId,
-      sessionTimeout: 30_000,
+      // A dead writer's partitions move to another after this long (a SIGKILLed task sends no LeaveGroup).
+      sessionTimeout: 15_000,
       heartbeatInterval: 3_000,
       // Bigger fetches → bigger COPY batches (fewer, cheaper transactions).
       maxBytesPerPartition: 4 * 1024 * 1024,

@@ -14,7 +14,7 @@ import { configureLog } from "../../../app/shared/log";
 import { createTenant } from "../../../app/shared/tenants";
 import { createIngestRouter, type IngestRateLimits } from "../../../app/ingest/app";
 import { DirectSink } from "../../../app/ingest/direct-sink";
-import { createKafka } from "../../../app/ingest/kafka";
+import { createKafka, ensureTopics } from "../../../app/ingest/kafka";
 import { KafkaSink } from "../../../app/ingest/kafka-sink";
 import { openapi } from "../../../app/ingest/openapi";
 import type { ReadingSink } from "../../../app/ingest/types";
@@ -59,6 +59,13 @@ export async function startApi(opts: {
           { topics: topicNames(opts.suffix ?? ""), sendTimeoutMs: opts.sendTimeoutMs },
         )
       : new DirectSink({ pool: opts.pool });
+  if (opts.mode === "kafka") {
+    // As app/ingest/main.ts does at start.
+    const admin = createKafka({ brokers: opts.config.KAFKA_BROKERS!, clientId: "atlas-ingest-test-admin" }).admin();
+    await admin.connect();
+    await ensureTopics(admin, topicNames(opts.suffix ?? ""));
+    await admin.disconnect();
+  }
   const app = createServiceApp({
     routers: [createIngestRouter({ config: opts.config, pool: opts.pool, sink, rateLimits: opts.rateLimits })],
     readiness: [{ name: "sink", check: () => sink.ready() }],
@@ -129,4 +136,63 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
 export async function historyCount(pool: Pool, tenantId: string): Promise<number> {
   const { rows } = await pool.query("SELECT count(*)::int AS n FROM entity_values_ts WHERE tenant_id = $1", [tenantId]);
   return rows[0].n;
+}
+
+export interface Child {
+  proc: import("child_process").ChildProcess;
+  /** Resolves with the first JSON log line matching `pred`. */
+  waitForLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Peak and current resident set size, bytes (Linux /proc). */
+  memory(): { rss: number; peak: number };
+  exited: Promise<number | null>;
+}
+
+/** Runs an entry point of the app as its own process, as the containers do (ts-node, transpile only). */
+export function spawnEntry(file: string, env: Record<string, string>): Child {
+  const { spawn } = require("child_process") as typeof import("child_process");
+  const fs = require("fs") as typeof import("fs");
+  const proc = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", file], {
+    cwd: process.cwd(),
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  const onData = (buf: Buffer) => {
+    for (const text of buf.toString().split("\n")) {
+      if (!text.trim()) continue;
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        line = { msg: text };
+      }
+      if (process.env.ATLAS_TEST_CHILD_LOGS) process.stderr.write(`[child] ${text}\n`);
+      lines.push(line);
+      for (const w of [...waiters]) if (w.pred(line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  };
+  proc.stdout!.on("data", onData);
+  proc.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  return {
+    proc,
+    exited,
+    waitForLog(pred, timeoutMs = 60_000) {
+      const hit = lines.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching log line from ${file} within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      });
+    },
+    memory() {
+      const status = fs.readFileSync(`/proc/${proc.pid}/status`, "utf8");
+      const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)![1]) * 1024;
+      return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+    },
+  };
 }
