@@ -77,7 +77,7 @@ export = async function atlas(source: ConfigSource = pulumiConfigSource(), stack
     region: cfg.region,
     logRetentionDays: cfg.logRetentionDays,
     targetGroupArn: (HTTP_SERVICES as readonly string[]).includes(service) ? lb.targetGroups[service as HttpServiceName].arn : undefined,
-  })])) as Record<ServiceName, FargateService>;
+  }, { dependsOn: [lb] })])) as Record<ServiceName, FargateService>; // ECS refuses a target group no listener uses yet
 
   const monitoring = new Monitoring("atlas-mon", {
     specs: alarmSpecs({

@@ -30,7 +30,7 @@ export class Warehouse extends pulumi.ComponentResource {
 
     const subnets = new aws.redshift.SubnetGroup(`${name}-subnets`, { subnetIds: args.privateSubnetIds, description: "Atlas Redshift, private subnets" }, { parent: this });
     const params = new aws.redshift.ParameterGroup(`${name}-params`, {
-      family: "redshift-2.0",
+      family: "redshift-1.0",
       description: "Atlas: TLS only",
       parameters: [{ name: "require_ssl", value: "true" }],
     }, { parent: this });

@@ -19,7 +19,9 @@ import { alarmSpecs, THRESHOLDS } from "../../infra/monitoring/thresholds";
 import { dbParameters } from "../../infra/database/parameters";
 import { serviceUrls } from "../../infra/services/service-urls";
 import { debeziumConnectorProperties, workerProperties } from "../../infra/streaming/debezium-config";
-import { configSource, FAKE_SECRETS, loadStackConfig } from "./harness";
+import * as fs from "fs";
+import * as path from "path";
+import { configSource, FAKE_SECRETS, loadStackConfig, REPO_ROOT } from "./harness";
 
 const plain = plainSettingValues({}, { KAFKA_BROKERS: "b-1:9094", KAFKA_SSL: "true", PORT: "8080" }) as Record<string, string>;
 const refs = Object.fromEntries(SECRET_SETTINGS.map((s) => [s, `arn:secret:${s}`])) as SecretSettingRefs;
@@ -117,6 +119,10 @@ describe("infra: alarm thresholds follow the seeds", () => {
   it("without replicas there is no replica-lag alarm", () => {
     const dev = alarmSpecs({ replicaCount: 0, allocatedStorageGb: 50, maxSlotWalKeepSizeMb: 10240, redisNodeCount: 1 });
     expect(dev.filter((s) => s.metricName === "ReplicaLag")).to.deep.equal([]);
+  });
+  it("every alarm's runbook entry exists in infra/README.md", () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, "infra", "README.md"), "utf8");
+    for (const runbook of new Set(specs.map((s) => s.runbook))) expect(readme, runbook).to.contain(`<a id="alarm-${runbook}"></a>`);
   });
   it("alarm keys are unique", () => {
     expect(new Set(specs.map((s) => s.key)).size).to.equal(specs.length);
