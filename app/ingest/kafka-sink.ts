@@ -12,7 +12,7 @@
  * retries the request and the history's primary key stores each reading once
  * (this needs `ts` set by the client: a defaulted `ts` is the arrival time).
  */
-import { CompressionTypes, type Kafka, type Message, type Producer } from "kafkajs";
+import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from "kafkajs";
 import { unavailable } from "../shared/http/errors";
 import { counter, histogram } from "../shared/http/metrics";
 import { log } from "../shared/log";
@@ -62,6 +62,8 @@ export class KafkaSink implements ReadingSink {
       // kafkajs serialises idempotent produce requests per broker anyway; ≤5 keeps ordering guarantees.
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
+      // murmur2 of the key, as the Java client: `${tenant}:${entity}` always maps to the same partition.
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
     this.connecting = withTimeout(producer.connect(), this.sendTimeoutMs)

@@ -17,7 +17,7 @@
  * A crash anywhere before 6 means redelivery of the batch; stage_flush's ON
  * CONFLICT DO NOTHING and its newest-ts merge make the replay a no-op.
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from "kafkajs";
 import type { Redis } from "ioredis";
 import { WRITER_ROLE, withTransaction, type Pool } from "../../shared/db";
 import { log } from "../../shared/log";
@@ -116,7 +116,12 @@ export class BatchWriter {
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
     });
-    this.dlq = opts.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.dlq = opts.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.admin = opts.kafka.admin();
     this.types = new WriterTypes(opts.pool);
   }
