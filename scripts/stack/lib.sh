@@ -67,7 +67,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_owner() {
   local pid
   pid="$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)"
-  [ -n "$pid" ] && echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
+  # the end of a command line names the data dir or config file, hence tail -c
+  [ -n "$pid" ] && echo "pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | tr -s ' ' | tail -c 120)"
 }
 
 # require_free_port PART PORT: refuse to start when a foreign process holds our port
@@ -76,7 +77,7 @@ require_free_port() {
   local owner
   if port_open "$2"; then
     owner="$(port_owner "$2")"
-    fail "$1" "" "port $2 is already taken by another process (${owner:-unknown}); " \
+    fail "$1" "" "port $2 is already taken by another process (${owner:-unknown});" \
       "if it is the stack of another checkout, stop it with that checkout's scripts/stack/down.sh"
   fi
 }
