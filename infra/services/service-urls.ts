@@ -19,7 +19,8 @@ export function serviceUrls(i: ServiceUrlInputs): Record<SecretSettingName, stri
     `postgres://${enc(user)}:${enc(password)}@${host}:${port}/${db}?sslmode=verify-full`;
   return {
     DATABASE_URL: pg(i.db.username, i.db.password, i.db.host, i.db.port, i.db.name),
-    DATABASE_REPLICA_URLS: i.db.replicaHosts.map((h) => pg(i.db.username, i.db.password, h, i.db.port, i.db.name)).join(","),
+    // No replicas: "," is the empty list to the services' csv parser; Secrets Manager refuses an empty secret.
+    DATABASE_REPLICA_URLS: i.db.replicaHosts.length === 0 ? "," : i.db.replicaHosts.map((h) => pg(i.db.username, i.db.password, h, i.db.port, i.db.name)).join(","),
     REDIS_URL: `rediss://:${enc(i.redis.authToken)}@${i.redis.host}:${i.redis.port}`,
     WAREHOUSE_URL: pg(i.warehouse.username, i.warehouse.password, i.warehouse.host, i.warehouse.port, i.warehouse.name),
   };

@@ -3,7 +3,7 @@
  * settings, Fargate sizes, alarm thresholds, database parameters, URLs.
  */
 import { expect } from "chai";
-import { SECRET_SETTINGS, SERVICE_NAMES, SERVICE_SETTINGS, type ServiceName } from "../../app/shared/config";
+import { parseConfig, SECRET_SETTINGS, SERVICE_NAMES, SERVICE_SETTINGS, type ServiceName } from "../../app/shared/config";
 import { readStackConfig, StackConfigError } from "../../infra/config";
 import {
   containerSettings,
@@ -155,6 +155,11 @@ describe("infra: service URLs", () => {
     expect(urls.DATABASE_URL).to.equal("postgres://atlas:p%40ss%2Cw%2Frd@db:5432/atlas?sslmode=verify-full");
     expect(urls.DATABASE_REPLICA_URLS.split(",")).to.have.length(2);
     expect(new URL(urls.DATABASE_REPLICA_URLS.split(",")[1]).hostname).to.equal("r2");
+  });
+  it("without replicas the replica list is a non-empty value that parses to no URLs", () => {
+    const none = serviceUrls({ db: { host: "db", port: 5432, name: "atlas", username: "a", password: "p", replicaHosts: [] }, redis: { host: "r", port: 6379, authToken: "t" }, warehouse: { host: "w", port: 5439, name: "w", username: "a", password: "p" } });
+    expect(none.DATABASE_REPLICA_URLS).to.not.equal("");
+    expect(parseConfig({ DATABASE_REPLICA_URLS: none.DATABASE_REPLICA_URLS }).DATABASE_REPLICA_URLS).to.deep.equal([]);
   });
   it("uses TLS for Redis (rediss://) with the auth token", () => {
     expect(urls.REDIS_URL).to.equal("rediss://:tok%3Aen@redis:6379");
