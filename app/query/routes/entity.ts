@@ -3,6 +3,7 @@ import type { Request, Response } from "express";
 import { tenantOf } from "../../shared/http/auth";
 import { notFound } from "../../shared/http/errors";
 import { cachedEntity } from "../cache";
+import { applyFreshness } from "../freshness";
 import { oltpPolicy, parseEntityId, QueryContext, sendWithFreshness } from "../context";
 import { routeRead } from "../routing/route-read";
 import { getEntity } from "../sql/entities";
@@ -16,8 +17,13 @@ export function getEntityHandler(ctx: QueryContext) {
     const r = await cachedEntity(ctx, policy, tenantId, entityId, () =>
       routeRead(ctx.primary, ctx.replicas, policy, tenantId, (c) => getEntity(c, tenantId, entityId)),
     );
-    // Another tenant's id is as absent as an unknown one: 404, never 403.
-    if (r.value === null) throw notFound(`entity ${entityId} not found`);
-    sendWithFreshness(res, "entity", r.value, { source: r.source, lagSeconds: r.lagSeconds, consistency: policy.level, cacheStatus: r.cacheStatus }, started);
+    const freshness = { source: r.source, lagSeconds: r.lagSeconds, consistency: policy.level, cacheStatus: r.cacheStatus };
+    // Another tenant's id is as absent as an unknown one: 404, never 403. The
+    // 404 says where it came from too: from a lagging replica it may be news.
+    if (r.value === null) {
+      applyFreshness(res, freshness, started);
+      throw notFound(`entity ${entityId} not found`);
+    }
+    sendWithFreshness(res, "entity", r.value, freshness, started);
   };
 }

@@ -2,6 +2,7 @@
 import type { Request, Response } from "express";
 import { tenantOf } from "../../shared/http/auth";
 import { badRequest, notFound } from "../../shared/http/errors";
+import { applyFreshness } from "../freshness";
 import { cacheLookups } from "../metrics";
 import { oltpPolicy, parseEntityId, QueryContext, sendWithFreshness } from "../context";
 import type { AttributeDef } from "../catalog";
@@ -44,8 +45,12 @@ export function timeseriesHandler(ctx: QueryContext) {
       }
       return { series, truncated };
     });
-    if (r.value === null) throw notFound(`entity ${entityId} not found`);
     cacheLookups.inc({ endpoint: "timeseries", status: "bypass" });
+    const freshness = { source: r.source, lagSeconds: r.lagSeconds, consistency: policy.level, cacheStatus: "bypass" as const };
+    if (r.value === null) {
+      applyFreshness(res, freshness, started);
+      throw notFound(`entity ${entityId} not found`);
+    }
     const body = {
       entity_id: Number.isSafeInteger(Number(entityId)) ? Number(entityId) : entityId,
       from: p.from.toISOString(),
@@ -53,6 +58,6 @@ export function timeseriesHandler(ctx: QueryContext) {
       ...(p.bucketing ? { interval: p.interval, agg: p.agg, tz } : { truncated: r.value.truncated }),
       series: r.value.series,
     };
-    sendWithFreshness(res, "timeseries", body, { source: r.source, lagSeconds: r.lagSeconds, consistency: policy.level, cacheStatus: "bypass" }, started);
+    sendWithFreshness(res, "timeseries", body, freshness, started);
   };
 }

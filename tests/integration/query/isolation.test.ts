@@ -34,6 +34,8 @@ describe("query tenant isolation", function () {
       expect(res.status).to.equal(404);
       expect(res.body.error.code).to.equal("not_found");
       expect(JSON.stringify(res.body)).to.not.contain("secret");
+      // Even a 404 says which source answered (from a lagging replica, absence may be news).
+      expect(res.headers.get("x-data-source")).to.match(level === "strong" ? /^primary$/ : /^(primary|replica-1)$/);
     });
 
     it(`when tenant B searches (${level}), then only B's entities come back`, async () => {
