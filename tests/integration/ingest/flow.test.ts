@@ -8,6 +8,8 @@ import type { Kafka } from "kafkajs";
 import { useTestDatabase } from "../../helpers/db";
 import { requireStackVar } from "../../helpers/stack-env";
 import { createKafka } from "../../../app/ingest/kafka";
+import { entityKey, versionKey } from "../../../app/shared/cache/entity-cache";
+import { createRedis, type Redis } from "../../../app/shared/redis";
 import { topicNames, type BatchWriter } from "../../../app/ingest/writer";
 import {
   historyCount,
@@ -32,6 +34,7 @@ describe("ingest over Kafka: posted readings reach history and the hot projectio
   let api: RunningApi;
   let writer: BatchWriter;
   let kafka: Kafka;
+  let redis: Redis;
   let key: string;
   let tenantId: string;
 
@@ -39,7 +42,8 @@ describe("ingest over Kafka: posted readings reach history and the hot projectio
     const config = testConfig(db.url, { INGEST_MAX_READINGS: "100000", INGEST_MAX_BODY_BYTES: String(64 * 1024 * 1024) });
     api = await startApi({ config, pool: db.pool, mode: "kafka", suffix });
     await (api.sink as unknown as { connect(): Promise<void> }).connect();
-    writer = await startWriter(db.pool, suffix);
+    redis = createRedis(requireStackVar("REDIS_URL"), "ingest-flow-test");
+    writer = await startWriter(db.pool, suffix, redis);
     kafka = createKafka({ brokers: requireStackVar("KAFKA_BROKERS").split(","), clientId: "ingest-flow-test" });
     const t = await newTenant(db.pool);
     key = t.api_key;
@@ -55,6 +59,7 @@ describe("ingest over Kafka: posted readings reach history and the hot projectio
   after(async () => {
     await api?.close();
     await writer?.stop();
+    redis?.disconnect();
   });
 
   it("when readings are posted as JSON, then 202 and they are readable in history and the hot projection", async () => {
@@ -101,6 +106,18 @@ describe("ingest over Kafka: posted readings reach history and the hot projectio
       [tenantId],
     );
     expect(rows[0].n).to.equal(3);
+  });
+
+  it("when an entity's readings are stored, then its cached value is dropped and its version bumped (after the commit)", async () => {
+    await waitFor(async () => redis.status === "ready", 5_000, "redis");
+    await redis.set(entityKey(tenantId, 55), JSON.stringify({ stale: true }), "EX", 60);
+    await redis.set(versionKey(tenantId, 55), "7", "EX", 120);
+    const r = await post(`${api.url}/v1/telemetry`, key, { readings: [{ entity_id: 55, entity_type: "sensor", ts: iso(100), values: { temperature: 5.5 } }] });
+    expect(r.status).to.equal(202);
+    await waitFor(async () => (await redis.get(entityKey(tenantId, 55))) === null, 30_000, "cache entry dropped");
+    expect(await redis.get(versionKey(tenantId, 55))).to.equal("8");
+    const { rows } = await db.pool.query("SELECT hot FROM entity_jsonb WHERE tenant_id = $1 AND entity_id = 55", [tenantId]);
+    expect(rows[0].hot).to.deep.equal({ temperature: 5.5 });
   });
 
   it("when a message can never be stored, then it goes to the dead-letter topic with its reason and the writer moves on", async () => {

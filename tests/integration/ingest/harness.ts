@@ -8,6 +8,7 @@ import { randomBytes } from "crypto";
 import type { Server } from "http";
 import type { AddressInfo } from "net";
 import type { Pool } from "pg";
+import type { Redis } from "ioredis";
 import { parseConfig, type AtlasConfig } from "../../../app/shared/config";
 import { closeServer, createServiceApp, listen } from "../../../app/shared/http/server";
 import { configureLog } from "../../../app/shared/log";
@@ -83,10 +84,11 @@ export async function startApi(opts: {
   };
 }
 
-export async function startWriter(pool: Pool, suffix: string): Promise<BatchWriter> {
+export async function startWriter(pool: Pool, suffix: string, redis?: Redis): Promise<BatchWriter> {
   const writer = new BatchWriter({
     kafka: createKafka({ brokers: requireStackVar("KAFKA_BROKERS").split(","), clientId: "atlas-writer-test" }),
     pool,
+    redis,
     cacheTtlSeconds: 60,
     topics: topicNames(suffix),
     groupId: WRITER_GROUP_ID + suffix,
