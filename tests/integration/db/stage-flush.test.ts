@@ -160,6 +160,38 @@ describe("db: stage_flush — history and projection (real PostgreSQL)", functio
     expect(err?.message).to.contain('attribute "count"');
   });
 
+  it("when a decimal value is not finite, then the batch is refused naming the attribute", async () => {
+    const err = await flush(db.pool, randomUUID(), [row(6, "temperature", hoursAgo(1), { value_decimal: "NaN" as unknown as number })]).then(
+      () => null,
+      (e: { code?: string; message: string }) => e,
+    );
+    expect(err?.code).to.equal("AT002");
+    expect(err?.message).to.contain('attribute "temperature"').and.contain("not a finite number");
+  });
+
+  it("when an int is beyond what a JSON number carries exactly, then the projection holds it as a string and history as bigint", async () => {
+    const big = "9007199254740993";
+    const c = await db.pool.connect();
+    try {
+      await c.query("BEGIN");
+      await c.query("SET LOCAL ROLE atlas_writer");
+      const batch = randomUUID();
+      await c.query(
+        `INSERT INTO entity_values_staging (batch_id, tenant_id, entity_id, entity_type, attribute_id, ts, received_at, value_int)
+         VALUES ($1, $2, 8, 'sensor', $3, now(), now(), $4::bigint)`,
+        [batch, tenant, attr.count, big],
+      );
+      await c.query("SELECT * FROM stage_flush($1)", [batch]);
+      await c.query("COMMIT");
+    } finally {
+      c.release();
+    }
+    const p = await projection(8);
+    expect(p.hot.count).to.equal(big);
+    const h = await db.pool.query("SELECT value_int::text AS v FROM entity_values_ts WHERE tenant_id = $1 AND entity_id = 8", [tenant]);
+    expect(h.rows[0].v).to.equal(big);
+  });
+
   it("when a staged attribute id is not the tenant's, then the batch is refused", async () => {
     const other = (await createTenant(db.pool, "other-tenant")).tenant_id;
     const err = await flush(db.pool, randomUUID(), [
