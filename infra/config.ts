@@ -10,31 +10,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { SECRET_SETTINGS, SERVICE_NAMES, configSchema, type ServiceName, type SettingName } from "../app/shared/config";
 import { settingValueProblem, type PlainSettingName } from "./services/container-settings";
 import { fargateSizeProblem } from "./services/fargate-sizing";
+import { ConfigReader, type ConfigSource } from "./config-source";
 
-/** What the program reads config through: `namespace:key` → raw string (structured values as JSON). */
-export interface ConfigSource {
-  get(key: string): string | undefined;
-  /** The same value, marked secret. */
-  getSecret(key: string): pulumi.Output<string> | undefined;
-}
-
-/** Reads the running stack's config (the program's only use of pulumi.Config). */
-export function pulumiConfigSource(): ConfigSource {
-  const split = (key: string): [pulumi.Config, string] => {
-    const i = key.indexOf(":");
-    return [new pulumi.Config(key.slice(0, i)), key.slice(i + 1)];
-  };
-  return {
-    get: (key) => {
-      const [cfg, name] = split(key);
-      return cfg.get(name);
-    },
-    getSecret: (key) => {
-      const [cfg, name] = split(key);
-      return cfg.getSecret(name);
-    },
-  };
-}
+export { pulumiConfigSource, type ConfigSource } from "./config-source";
 
 export interface ServiceSizing {
   /** Fargate CPU units (256 = 0.25 vCPU). */
@@ -120,177 +98,128 @@ const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400,
 
 /** Reads and validates the whole stack config; throws one StackConfigError listing every problem. */
 export function readStackConfig(source: ConfigSource, project: string, stack: string): StackConfig {
-  const problems: string[] = [];
-  const setHint = (key: string, secret = false) =>
-    `pulumi config set ${secret ? "--secret " : ""}${key} <value> --stack ${stack}`;
+  const r = new ConfigReader(source, stack);
 
-  const str = (key: string): string => {
-    const v = source.get(key);
-    if (v === undefined || v.trim() === "") {
-      problems.push(`${key} is required: ${setHint(key)}`);
-      return "";
-    }
-    return v.trim();
-  };
-  const optional = (key: string): string | undefined => {
-    const v = source.get(key)?.trim();
-    return v ? v : undefined;
-  };
-  const int = (key: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const raw = str(key);
-    if (raw === "") return min;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) problems.push(`${key} must be an integer in [${min}, ${max}], got "${raw}"`);
-    return n;
-  };
-  const bool = (key: string): boolean => {
-    const raw = str(key);
-    if (raw !== "" && raw !== "true" && raw !== "false") problems.push(`${key} must be true or false, got "${raw}"`);
-    return raw === "true";
-  };
-  const oneOf = <T extends string>(key: string, allowed: readonly T[]): T => {
-    const raw = str(key);
-    if (raw !== "" && !allowed.includes(raw as T)) problems.push(`${key} must be one of ${allowed.join(", ")}, got "${raw}"`);
-    return raw as T;
-  };
-  const secret = (key: string): pulumi.Output<string> => {
-    const v = source.getSecret(key);
-    if (v === undefined) {
-      problems.push(`${key} is required and must be a secret: ${setHint(key, true)}`);
-      return pulumi.secret("");
-    }
-    return v;
-  };
-  const json = <T>(key: string, fallback: T, required = true): T => {
-    const raw = required ? str(key) : optional(key);
-    if (!raw) return fallback;
-    try {
-      return JSON.parse(raw) as T;
-    } catch {
-      problems.push(`${key} must be a YAML/JSON object, got "${raw}"`);
-      return fallback;
-    }
-  };
-
-  const region = str("aws:region");
-  const tags = json<{ tags?: Record<string, string> }>("aws:defaultTags", {}).tags ?? {};
+  const region = r.str("aws:region");
+  const tags = r.json<{ tags?: Record<string, string> }>("aws:defaultTags", {}).tags ?? {};
   for (const t of ["Project", "Environment", "Owner", "ManagedBy"]) {
-    if (!tags[t]) problems.push(`aws:defaultTags.tags.${t} is required (every resource carries it)`);
+    if (!tags[t]) r.fail(`aws:defaultTags.tags.${t} is required (every resource carries it)`);
   }
 
   const database: StackConfig["database"] = {
-    engineVersion: str("atlas:dbEngineVersion"),
-    instanceClass: str("atlas:dbInstanceClass"),
-    allocatedStorageGb: int("atlas:dbAllocatedStorageGb", 20, 65536),
-    maxAllocatedStorageGb: int("atlas:dbMaxAllocatedStorageGb", 20, 65536),
-    multiAz: bool("atlas:dbMultiAz"),
-    deletionProtection: bool("atlas:dbDeletionProtection"),
-    skipFinalSnapshot: bool("atlas:dbSkipFinalSnapshot"),
+    engineVersion: r.str("atlas:dbEngineVersion"),
+    instanceClass: r.str("atlas:dbInstanceClass"),
+    allocatedStorageGb: r.int("atlas:dbAllocatedStorageGb", 20, 65536),
+    maxAllocatedStorageGb: r.int("atlas:dbMaxAllocatedStorageGb", 20, 65536),
+    multiAz: r.bool("atlas:dbMultiAz"),
+    deletionProtection: r.bool("atlas:dbDeletionProtection"),
+    skipFinalSnapshot: r.bool("atlas:dbSkipFinalSnapshot"),
     // Read replicas and logical replication both need automated backups (retention >= 1).
-    backupRetentionDays: int("atlas:dbBackupRetentionDays", 1, 35),
-    performanceInsightsRetentionDays: int("atlas:dbPerformanceInsightsRetentionDays", 7, 731),
-    replicaCount: int("atlas:dbReplicaCount", 0, 15),
-    replicaInstanceClass: str("atlas:dbReplicaInstanceClass"),
-    proxyEnabled: bool("atlas:dbProxyEnabled"),
-    maxSlotWalKeepSizeMb: int("atlas:dbMaxSlotWalKeepSizeMb", 1024),
-    username: str("atlas:dbUsername"),
-    password: secret("atlas:dbPassword"),
+    backupRetentionDays: r.int("atlas:dbBackupRetentionDays", 1, 35),
+    performanceInsightsRetentionDays: r.int("atlas:dbPerformanceInsightsRetentionDays", 7, 731),
+    replicaCount: r.int("atlas:dbReplicaCount", 0, 15),
+    replicaInstanceClass: r.str("atlas:dbReplicaInstanceClass"),
+    proxyEnabled: r.bool("atlas:dbProxyEnabled"),
+    maxSlotWalKeepSizeMb: r.int("atlas:dbMaxSlotWalKeepSizeMb", 1024),
+    username: r.str("atlas:dbUsername"),
+    password: r.secret("atlas:dbPassword"),
   };
   if (database.maxAllocatedStorageGb < database.allocatedStorageGb) {
-    problems.push(`atlas:dbMaxAllocatedStorageGb (${database.maxAllocatedStorageGb}) must be >= atlas:dbAllocatedStorageGb (${database.allocatedStorageGb})`);
+    r.fail(`atlas:dbMaxAllocatedStorageGb (${database.maxAllocatedStorageGb}) must be >= atlas:dbAllocatedStorageGb (${database.allocatedStorageGb})`);
   }
   // A stuck slot may hold at most this much WAL; keep it well under the disk or the primary fills up first.
   if (database.maxSlotWalKeepSizeMb > database.allocatedStorageGb * 1024 * 0.5) {
-    problems.push(`atlas:dbMaxSlotWalKeepSizeMb (${database.maxSlotWalKeepSizeMb}) must be at most half of atlas:dbAllocatedStorageGb in MB (${database.allocatedStorageGb * 512})`);
+    r.fail(`atlas:dbMaxSlotWalKeepSizeMb (${database.maxSlotWalKeepSizeMb}) must be at most half of atlas:dbAllocatedStorageGb in MB (${database.allocatedStorageGb * 512})`);
   }
 
   const cache: StackConfig["cache"] = {
-    nodeType: str("atlas:redisNodeType"),
-    engineVersion: str("atlas:redisEngineVersion"),
-    replicaCount: int("atlas:redisReplicaCount", 0, 5),
-    multiAz: bool("atlas:redisMultiAz"),
-    authToken: secret("atlas:redisAuthToken"),
+    nodeType: r.str("atlas:redisNodeType"),
+    engineVersion: r.str("atlas:redisEngineVersion"),
+    replicaCount: r.int("atlas:redisReplicaCount", 0, 5),
+    multiAz: r.bool("atlas:redisMultiAz"),
+    authToken: r.secret("atlas:redisAuthToken"),
   };
-  if (cache.multiAz && cache.replicaCount < 1) problems.push("atlas:redisMultiAz needs atlas:redisReplicaCount >= 1 (failover needs a replica)");
+  if (cache.multiAz && cache.replicaCount < 1) r.fail("atlas:redisMultiAz needs atlas:redisReplicaCount >= 1 (failover needs a replica)");
 
   const streaming: StackConfig["streaming"] = {
-    kafkaVersion: str("atlas:kafkaVersion"),
-    instanceType: str("atlas:kafkaInstanceType"),
-    brokerCount: int("atlas:kafkaBrokerCount", 3, 30),
-    volumeGb: int("atlas:kafkaVolumeGb", 1, 16384),
-    enhancedMonitoring: oneOf("atlas:kafkaEnhancedMonitoring", ["DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION"]),
-    debeziumPluginZip: str("atlas:debeziumPluginZip"),
-    connectMcuCount: int("atlas:connectMcuCount", 1, 8),
-    cdcConnectorEnabled: bool("atlas:cdcConnectorEnabled"),
+    kafkaVersion: r.str("atlas:kafkaVersion"),
+    instanceType: r.str("atlas:kafkaInstanceType"),
+    brokerCount: r.int("atlas:kafkaBrokerCount", 3, 30),
+    volumeGb: r.int("atlas:kafkaVolumeGb", 1, 16384),
+    enhancedMonitoring: r.oneOf("atlas:kafkaEnhancedMonitoring", ["DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION"]),
+    debeziumPluginZip: r.str("atlas:debeziumPluginZip"),
+    connectMcuCount: r.int("atlas:connectMcuCount", 1, 8),
+    cdcConnectorEnabled: r.bool("atlas:cdcConnectorEnabled"),
   };
   // MSK spreads brokers evenly over the client subnets, one per AZ (3 AZs).
-  if (streaming.brokerCount % 3 !== 0) problems.push(`atlas:kafkaBrokerCount must be a multiple of 3 (one per AZ), got ${streaming.brokerCount}`);
+  if (streaming.brokerCount % 3 !== 0) r.fail(`atlas:kafkaBrokerCount must be a multiple of 3 (one per AZ), got ${streaming.brokerCount}`);
 
   const warehouse: StackConfig["warehouse"] = {
-    nodeType: str("atlas:warehouseNodeType"),
-    nodeCount: int("atlas:warehouseNodeCount", 1, 128),
-    snapshotRetentionDays: int("atlas:warehouseSnapshotRetentionDays", 1, 35),
-    skipFinalSnapshot: bool("atlas:warehouseSkipFinalSnapshot"),
-    username: str("atlas:warehouseUsername"),
-    password: secret("atlas:warehousePassword"),
+    nodeType: r.str("atlas:warehouseNodeType"),
+    nodeCount: r.int("atlas:warehouseNodeCount", 1, 128),
+    snapshotRetentionDays: r.int("atlas:warehouseSnapshotRetentionDays", 1, 35),
+    skipFinalSnapshot: r.bool("atlas:warehouseSkipFinalSnapshot"),
+    username: r.str("atlas:warehouseUsername"),
+    password: r.secret("atlas:warehousePassword"),
   };
 
-  const rawServices = json<Record<string, Partial<ServiceSizing>>>("atlas:services", {});
+  const rawServices = r.json<Record<string, Partial<ServiceSizing>>>("atlas:services", {});
   const services = {} as Record<ServiceName, ServiceSizing>;
   for (const name of SERVICE_NAMES) {
     const s = rawServices[name];
     const key = `atlas:services.${name}`;
     if (!s) {
-      problems.push(`${key} is required: {"cpu":256,"memory":512,"desiredCount":1,"minCount":1,"maxCount":2}`);
+      r.fail(`${key} is required: {"cpu":256,"memory":512,"desiredCount":1,"minCount":1,"maxCount":2}`);
       services[name] = { cpu: 256, memory: 512, desiredCount: 1, minCount: 1, maxCount: 1 };
       continue;
     }
     const sizing = { cpu: Number(s.cpu), memory: Number(s.memory), desiredCount: Number(s.desiredCount), minCount: Number(s.minCount), maxCount: Number(s.maxCount) };
     const sizeProblem = fargateSizeProblem(sizing.cpu, sizing.memory);
-    if (sizeProblem) problems.push(`${key}: ${sizeProblem}`);
+    if (sizeProblem) r.fail(`${key}: ${sizeProblem}`);
     if (![sizing.minCount, sizing.desiredCount, sizing.maxCount].every(Number.isInteger) || !(0 <= sizing.minCount && sizing.minCount <= sizing.desiredCount && sizing.desiredCount <= sizing.maxCount)) {
-      problems.push(`${key}: need integers with 0 <= minCount <= desiredCount <= maxCount`);
+      r.fail(`${key}: need integers with 0 <= minCount <= desiredCount <= maxCount`);
     }
     services[name] = sizing;
   }
   for (const extra of Object.keys(rawServices)) {
-    if (!(SERVICE_NAMES as readonly string[]).includes(extra)) problems.push(`atlas:services.${extra} is not a service; services are ${SERVICE_NAMES.join(", ")}`);
+    if (!(SERVICE_NAMES as readonly string[]).includes(extra)) r.fail(`atlas:services.${extra} is not a service; services are ${SERVICE_NAMES.join(", ")}`);
   }
   // The CDC loader applies changes in order from one consumer; Debezium's connector runs one task.
-  if (services["cdc-loader"].maxCount > 1) problems.push("atlas:services.cdc-loader.maxCount must be 1 (ordered apply, one consumer)");
+  if (services["cdc-loader"].maxCount > 1) r.fail("atlas:services.cdc-loader.maxCount must be 1 (ordered apply, one consumer)");
 
-  const rawSettings = json<Record<string, unknown>>("atlas:appSettings", {}, false);
+  const rawSettings = r.json<Record<string, unknown>>("atlas:appSettings", {}, false);
   const appSettings: StackConfig["appSettings"] = {};
   for (const [name, value] of Object.entries(rawSettings)) {
     const key = `atlas:appSettings.${name}`;
     if (DERIVED_SETTINGS.includes(name as SettingName)) {
-      problems.push(`${key} is set by the program from the resources it creates; remove it`);
+      r.fail(`${key} is set by the program from the resources it creates; remove it`);
       continue;
     }
     if (!(name in configSchema.shape)) {
-      problems.push(`${key} is not a setting of app/shared/config.ts`);
+      r.fail(`${key} is not a setting of app/shared/config.ts`);
       continue;
     }
     const problem = settingValueProblem(name as SettingName, String(value));
-    if (problem) problems.push(`${key}: ${problem}`);
+    if (problem) r.fail(`${key}: ${problem}`);
     else appSettings[name as PlainSettingName] = String(value);
   }
 
-  const logRetentionDays = int("atlas:logRetentionDays", 1, 3653);
-  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) problems.push(`atlas:logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(", ")}`);
+  const logRetentionDays = r.int("atlas:logRetentionDays", 1, 3653);
+  if (!LOG_RETENTION_DAYS.includes(logRetentionDays)) r.fail(`atlas:logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(", ")}`);
 
-  const certificateArn = optional("atlas:certificateArn");
-  if (certificateArn && !certificateArn.startsWith("arn:aws:acm:")) problems.push(`atlas:certificateArn must be an ACM certificate ARN, got "${certificateArn}"`);
+  const certificateArn = r.optional("atlas:certificateArn");
+  if (certificateArn && !certificateArn.startsWith("arn:aws:acm:")) r.fail(`atlas:certificateArn must be an ACM certificate ARN, got "${certificateArn}"`);
 
   const network: StackConfig["network"] = {
-    cidrBlock: str("atlas:vpcCidr"),
-    natGateways: oneOf("atlas:natGateways", ["Single", "OnePerAz"] as const),
+    cidrBlock: r.str("atlas:vpcCidr"),
+    natGateways: r.oneOf("atlas:natGateways", ["Single", "OnePerAz"] as const),
   };
-  if (network.cidrBlock && !/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-2])$/.test(network.cidrBlock)) {
-    problems.push(`atlas:vpcCidr must be an IPv4 CIDR from /16 to /22, got "${network.cidrBlock}"`);
+  // awsx splits the VPC evenly over 3 AZs (/18 or /19 each) and carves a /20 private and a /24 public subnet in each.
+  if (network.cidrBlock && !/^\d{1,3}(\.\d{1,3}){3}\/1[67]$/.test(network.cidrBlock)) {
+    r.fail(`atlas:vpcCidr must be an IPv4 /16 or /17 (3 AZs × (/20 private + /24 public)), got "${network.cidrBlock}"`);
   }
 
-  if (problems.length > 0) throw new StackConfigError(problems, stack);
+  if (r.problems.length > 0) throw new StackConfigError(r.problems, stack);
   return {
     project,
     stack,
@@ -305,7 +234,7 @@ export function readStackConfig(source: ConfigSource, project: string, stack: st
     appSettings,
     logRetentionDays,
     certificateArn,
-    alertEmail: optional("atlas:alertEmail"),
+    alertEmail: r.optional("atlas:alertEmail"),
   };
 }
 
