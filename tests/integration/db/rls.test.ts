@@ -116,6 +116,13 @@ describe("db: row-level security (real PostgreSQL)", function () {
     });
   });
 
+  it("when tenant A tries to change its own settings through atlas_app, then permission is denied", async () => {
+    await asTenant(db.pool, a, async (c) => {
+      const err = await c.query("UPDATE tenants SET rate_limit_rps = 1000000").then(() => null, (e: Error) => e);
+      expect(err?.message).to.match(/permission denied/);
+    });
+  });
+
   it("when the row-level security setup is inspected, then every tenant table has RLS enabled and forced", async () => {
     const { rows } = await db.pool.query(
       `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
