@@ -10,7 +10,8 @@
  *  - ranges are typed comparisons, `(hot ->> $name)::numeric > $v` for
  *    numbers, `::timestamptz` for timestamps, byte order (COLLATE "C") for
  *    strings; timestamps compare typed for equality too, since the same
- *    instant has many spellings.
+ *    instant has many spellings, and so do ints beyond ±(2^53-1), which
+ *    the projection keeps as strings of digits.
  */
 import { createHash } from "crypto";
 import { badRequest } from "../../shared/http/errors";
@@ -40,7 +41,16 @@ const ISO_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:
 function coerce(type: DataType, v: unknown): FilterValue | null {
   switch (type) {
     case "int":
-      return typeof v === "number" && Number.isSafeInteger(v) ? v : null;
+      // Beyond ±(2^53-1) a JSON number loses digits: such values come (and are
+      // stored in the projection, migration 000005) as strings of digits.
+      if (typeof v === "number") return Number.isSafeInteger(v) ? v : null;
+      if (typeof v === "string" && /^-?\d{1,19}$/.test(v)) {
+        const big = BigInt(v);
+        if (big > 9223372036854775807n || big < -9223372036854775808n) return null;
+        // Small ints must be JSON numbers, like every other value of the type.
+        return Number.isSafeInteger(Number(big)) ? null : big.toString();
+      }
+      return null;
     case "decimal":
       return typeof v === "number" && Number.isFinite(v) ? v : null;
     case "bool":
@@ -54,7 +64,7 @@ function coerce(type: DataType, v: unknown): FilterValue | null {
 }
 
 const typeWord: Record<DataType, string> = {
-  int: "an integer",
+  int: "an integer (beyond ±2^53-1 as a string of digits)",
   decimal: "a number",
   bool: "true or false",
   string: `a string of at most ${MAX_STRING_VALUE} characters`,
@@ -140,6 +150,13 @@ export function buildFilterSql(filters: readonly ParsedFilter[], firstParam: num
   const docs: Array<Record<string, FilterValue>> = [];
   for (const f of filters) {
     const name = f.attribute.name;
+    // Big ints are JSON strings in the projection and numbers otherwise:
+    // compare them as numerics, not by containment.
+    const bigInt = f.attribute.dataType === "int" && f.values.some((v) => typeof v === "string");
+    if (bigInt && (f.op === "eq" || f.op === "in")) {
+      clauses.push(`(hot ->> ${bind(name)}::text)::numeric = ANY(${bind(f.values.map(String))}::numeric[])`);
+      continue;
+    }
     const typed = f.attribute.dataType === "timestamp";
     if (f.op === "eq" && !typed) {
       const doc = docs.find((d) => !(name in d));

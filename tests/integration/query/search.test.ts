@@ -188,3 +188,34 @@ describe("query search: filters and pagination against an oracle", function () {
     }
   });
 });
+
+describe("query search: ints beyond 2^53", function () {
+  this.timeout(60_000);
+  const db = useTestDatabase();
+
+  it("when an int is beyond 2^53, then it reads back as a string of digits and filters by eq, in and ranges match it exactly", async () => {
+    const tenant = await makeTenant(db.pool, { counter: ["int", true] });
+    const big = "9007199254740993"; // 2^53 + 1: a JSON number would read back as ...992
+    await write(db.pool, tenant, [
+      { entityId: 1, ts: new Date(), values: { counter: big } },
+      { entityId: 2, ts: new Date(), values: { counter: "9007199254740992" } },
+      { entityId: 3, ts: new Date(), values: { counter: 7 } },
+    ]);
+    const api = await startQueryApi(db, { redisUrl: null });
+    try {
+      const strong = { "X-Consistency-Level": "strong" };
+      const one = await api.request("GET", "/v1/entities/1", { tenant, headers: strong });
+      expect(one.body.attributes.counter.value).to.equal(big);
+      const ids = async (filters: unknown) =>
+        (await api.request("POST", "/v1/entities/search", { tenant, headers: strong, body: { filters } })).body.entities.map((e: { entity_id: number }) => e.entity_id).sort();
+      expect(await ids([{ attribute: "counter", op: "eq", value: big }])).to.deep.equal([1]);
+      expect(await ids([{ attribute: "counter", op: "in", value: [big, 7] }])).to.deep.equal([1, 3]);
+      expect(await ids([{ attribute: "counter", op: "gt", value: "9007199254740992" }])).to.deep.equal([1]);
+      expect(await ids([{ attribute: "counter", op: "lt", value: 100 }])).to.deep.equal([3]);
+      const ts = await api.request("GET", `/v1/entities/1/timeseries?attributes=counter&from=${new Date(Date.now() - 3_600_000).toISOString()}&to=${new Date(Date.now() + 60_000).toISOString()}`, { tenant, headers: strong });
+      expect(ts.body.series.counter.map((p: { value: unknown }) => p.value)).to.deep.equal([big]);
+    } finally {
+      await api.close();
+    }
+  });
+});

@@ -111,6 +111,27 @@ describe("query: search filters to SQL", () => {
     expect(sql.params).to.deep.equal(["priority", "8", "temperature", "70.5", "seen_at", "2026-11-24T09:00:00.000Z", "status", "m"]);
   });
 
+  it("compares ints beyond 2^53 (strings of digits, as the projection stores them) numerically; small ones stay containment", () => {
+    const f = parseFilters(
+      [
+        { attribute: "priority", op: "in", value: ["9007199254740993", 5] },
+        { attribute: "priority", op: "eq", value: 42 },
+        { attribute: "priority", op: "gt", value: "-9223372036854775808" },
+      ],
+      dict,
+    );
+    const sql = buildFilterSql(f, 2);
+    expect(sql.clauses).to.deep.equal([
+      "hot @> $6::jsonb",
+      "(hot ->> $2::text)::numeric = ANY($3::numeric[])",
+      "(hot ->> $4::text)::numeric > $5::numeric",
+    ]);
+    expect(sql.params).to.deep.equal(["priority", ["9007199254740993", "5"], "priority", "-9223372036854775808", '{"priority":42}']);
+    expect(fieldOf(() => parseFilters([{ attribute: "priority", op: "eq", value: "9223372036854775808" }], dict)).field).to.equal("filters[0].value");
+    expect(fieldOf(() => parseFilters([{ attribute: "priority", op: "eq", value: "12a" }], dict)).field).to.equal("filters[0].value");
+    expect(fieldOf(() => parseFilters([{ attribute: "priority", op: "eq", value: "42" }], dict)).field).to.equal("filters[0].value");
+  });
+
   it("hashes filters independent of their order, so a cursor binds to the search, not its spelling", () => {
     const a = parseFilters([{ attribute: "status", op: "in", value: ["b", "a"] }, { attribute: "priority", op: "gt", value: 1 }], dict);
     const b = parseFilters([{ attribute: "priority", op: "gt", value: 1 }, { attribute: "status", op: "in", value: ["a", "b"] }], dict);
