@@ -5,7 +5,7 @@
  * replay of the last round (all conflicts: exactly-once path).
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
- *     node -r ts-node/register/transpile-only db/bench/flush.ts --entities 10000 --values 10
+ *     node -r ts-node/register/transpile-only db/bench-flush.ts --entities 10000 --values 10
  *
  * Runs in a throwaway database on the server of DATABASE_URL (dropped after).
  * `benchStageFlush` is reusable by bench/.
@@ -15,7 +15,7 @@ import { Readable } from "stream";
 import { pipeline } from "stream/promises";
 import { Client, Pool } from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { migrate } from "../migrate";
+import { migrate } from "./migrate";
 
 export interface FlushBenchOptions {
   /** Entities per batch. Defaults to 10,000. */
