@@ -65,6 +65,7 @@ export class ReplicaSet {
   private ticking: Promise<void> | null = null;
   private roundRobin = 0;
   private ownedPools: Pool[] = [];
+  private primaryUnreachable = false;
 
   constructor(
     private readonly primary: Pool,
@@ -118,11 +119,17 @@ export class ReplicaSet {
   /** One measurement round: position of the primary, a probe per replica, then the heartbeat. */
   async tick(): Promise<void> {
     try {
+      // Stamped with the time the question was sent: the position is at least
+      // that recent, so bounds computed from it err on the side of more lag.
+      const askedAt = Date.now();
       const { rows } = await timeout(this.primary.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn"), this.probeTimeoutMs, "primary position");
-      this.history.add({ atMs: Date.now(), lsn: parseLsn(rows[0].lsn) });
+      this.history.add({ atMs: askedAt, lsn: parseLsn(rows[0].lsn) });
+      if (this.primaryUnreachable) log.info("primary WAL position readable again");
+      this.primaryUnreachable = false;
     } catch (err) {
       // Without a fresh primary position the replay-time bound still works.
-      log.warn("cannot read the primary's WAL position", { error: err });
+      if (!this.primaryUnreachable) log.warn("cannot read the primary's WAL position", { error: err });
+      this.primaryUnreachable = true;
     }
     await Promise.all(this.nodes.map((node) => this.probe(node)));
     // After the probes, not before: a heartbeat committed just before a probe
