@@ -26,9 +26,9 @@ export const INGEST_PATH_PATTERNS = ["/v1/telemetry*", "/v1/attributes*"] as con
 export const HEALTH_CHECK_PATH = "/readyz";
 
 /**
- * The CDC loader's consumer group. TODO(cdc): import it from app/cdc once the
- * loader exports its group id; until then a mismatch leaves the loader's lag
- * alarm in INSUFFICIENT_DATA.
+ * The CDC loader's consumer group (app/cdc/loader/loader.ts DEFAULT_GROUP_ID;
+ * not imported so the program does not load the loader's runtime modules; a
+ * test keeps the two equal).
  */
 export const CDC_LOADER_GROUP_ID = "atlas-cdc-loader";
 

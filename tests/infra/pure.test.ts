@@ -20,6 +20,9 @@ import { dbParameters } from "../../infra/database/parameters";
 import { serviceUrls } from "../../infra/services/service-urls";
 import { debeziumConnectorProperties, workerProperties } from "../../infra/streaming/debezium-config";
 import * as fs from "fs";
+import { CDC_LOADER_GROUP_ID, CONSUMER_GROUPS } from "../../infra/services/entrypoints";
+import { DEFAULT_GROUP_ID } from "../../app/cdc/loader/loader";
+import { WRITER_GROUP_ID } from "../../app/ingest/types";
 import * as path from "path";
 import { configSource, FAKE_SECRETS, loadStackConfig, REPO_ROOT } from "./harness";
 
@@ -123,6 +126,10 @@ describe("infra: alarm thresholds follow the seeds", () => {
   it("every alarm's runbook entry exists in infra/README.md", () => {
     const readme = fs.readFileSync(path.join(REPO_ROOT, "infra", "README.md"), "utf8");
     for (const runbook of new Set(specs.map((s) => s.runbook))) expect(readme, runbook).to.contain(`<a id="alarm-${runbook}"></a>`);
+  });
+  it("the consumer-lag alarms watch the group ids the writer and the CDC loader really use", () => {
+    expect(CDC_LOADER_GROUP_ID).to.equal(DEFAULT_GROUP_ID);
+    expect(CONSUMER_GROUPS.map((g) => g.group)).to.deep.equal([WRITER_GROUP_ID, DEFAULT_GROUP_ID]);
   });
   it("alarm keys are unique", () => {
     expect(new Set(specs.map((s) => s.key)).size).to.equal(specs.length);
