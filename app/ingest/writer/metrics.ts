@@ -24,3 +24,9 @@ export function recordStored(values: number, readings: number, startedNs: bigint
   batchValues.observe({ mode }, values);
   writeSeconds.observe({ mode }, Number(process.hrtime.bigint() - startedNs) / 1e9);
 }
+export const stepSeconds = histogram(
+  "atlas_writer_step_seconds",
+  "Time per step of the storage transaction (copy, flush, commit)",
+  ["step"],
+  [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+);
