@@ -111,6 +111,9 @@ async function migrateWith(
 ): Promise<{ applied: string[] }> {
   const log = opts.log ?? (() => undefined);
   const partitioning = opts.partitioning ?? "auto";
+  // A pool's statement_timeout must not cancel a long migration, nor a runner
+  // waiting for another one to finish. RESET below restores the session's own.
+  await client.query("SET statement_timeout = 0");
   await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
   try {
     await client.query(`
@@ -168,5 +171,6 @@ async function migrateWith(
     return { applied };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await client.query("RESET statement_timeout").catch(() => undefined);
   }
 }

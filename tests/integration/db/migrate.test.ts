@@ -38,6 +38,26 @@ describe("db: migration runner (real PostgreSQL)", function () {
     }
   });
 
+  it("when the pool has a statement timeout, then a runner waiting for another one's lock still completes and the timeout is restored", async () => {
+    db = await createTestDatabase({ migrate: false });
+    const holder = new Pool({ connectionString: db.url, max: 1 });
+    const timed = new Pool({ connectionString: db.url, max: 1, statement_timeout: 200 });
+    try {
+      const c = await holder.connect();
+      await c.query("SELECT pg_advisory_lock(7270000001)");
+      const waiting = migrate(timed);
+      await new Promise((r) => setTimeout(r, 600));
+      await c.query("SELECT pg_advisory_unlock(7270000001)");
+      c.release();
+      expect((await waiting).applied).to.deep.equal(ALL);
+      const { rows } = await timed.query("SHOW statement_timeout");
+      expect(rows[0].statement_timeout).to.equal("200ms");
+    } finally {
+      await holder.end();
+      await timed.end();
+    }
+  });
+
   it("when the database has a migration the code does not know, then the runner refuses to run", async () => {
     db = await createTestDatabase();
     await db.pool.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ('999999', 'from_the_future', 'x')");
