@@ -60,6 +60,12 @@ export class ConnectClient {
     if (r.status >= 300) ConnectClient.fail(`pause of ${name}`, r);
   }
 
+  /** PUT /connectors/{name}/stop (Connect 3.5+): shuts the tasks down, keeps config and offsets. */
+  async stop(name: string): Promise<void> {
+    const r = await this.call("PUT", `/connectors/${encodeURIComponent(name)}/stop`);
+    if (r.status >= 300) ConnectClient.fail(`stop of ${name}`, r);
+  }
+
   async resume(name: string): Promise<void> {
     const r = await this.call("PUT", `/connectors/${encodeURIComponent(name)}/resume`);
     if (r.status >= 300) ConnectClient.fail(`resume of ${name}`, r);
