@@ -23,7 +23,9 @@ type Metric = (string | Record<string, unknown>)[];
 export function dashboardBody(ids: DashboardIds): { widgets: unknown[] } {
   const widgets: unknown[] = [];
   let y = 0;
-  const row = (...panels: { title: string; metrics: Metric[]; stat?: string }[]) => {
+  const row = (...all: { title: string; metrics: Metric[]; stat?: string }[]) => {
+    // PutDashboard refuses a metric widget without metrics (e.g. replica lag on a stack with no replicas).
+    const panels = all.filter((p) => p.metrics.length > 0);
     panels.forEach((p, i) => {
       widgets.push({
         type: "metric", x: i * 8, y, width: 8, height: 6,

@@ -17,6 +17,7 @@ import {
 import { fargateMemoryOptions, fargateSizeProblem } from "../../infra/services/fargate-sizing";
 import { alarmSpecs, THRESHOLDS } from "../../infra/monitoring/thresholds";
 import { dbParameters } from "../../infra/database/parameters";
+import { dashboardBody } from "../../infra/monitoring/dashboard-body";
 import { serviceUrls } from "../../infra/services/service-urls";
 import { debeziumConnectorProperties, workerProperties } from "../../infra/streaming/debezium-config";
 import * as fs from "fs";
@@ -133,6 +134,24 @@ describe("infra: alarm thresholds follow the seeds", () => {
   });
   it("alarm keys are unique", () => {
     expect(new Set(specs.map((s) => s.key)).size).to.equal(specs.length);
+  });
+});
+
+describe("infra: dashboard", () => {
+  const ids = {
+    region: "us-east-1", dbPrimary: "db", dbReplicas: [] as string[], redisNodes: ["r-001"], kafkaCluster: "k", albArnSuffix: "app/a/1",
+    targetGroupArnSuffixes: { "ingest-api": "tg/i", "query-api": "tg/q" },
+    ecsCluster: "c", ecsServices: { "ingest-api": "i", "batch-writer": "w", "query-api": "q", "cdc-loader": "l" },
+  };
+  it("has no metric widget without metrics (CloudWatch refuses them), e.g. replica lag with no replicas", () => {
+    const body = dashboardBody(ids) as { widgets: { properties: { title: string; metrics: unknown[] } }[] };
+    for (const w of body.widgets) expect(w.properties.metrics, w.properties.title).to.not.be.empty;
+    expect(body.widgets.map((w) => w.properties.title)).to.not.include("Replica lag (s)");
+    const withReplicas = dashboardBody({ ...ids, dbReplicas: ["r1", "r2"] }) as typeof body;
+    expect(withReplicas.widgets.map((w) => w.properties.title)).to.include("Replica lag (s)");
+  });
+  it("widgets stay inside the 24-column grid", () => {
+    for (const w of (dashboardBody(ids) as { widgets: { x: number; width: number }[] }).widgets) expect(w.x + w.width).to.be.at.most(24);
   });
 });
 
