@@ -127,6 +127,12 @@ export class BatchWriter {
   }
 
   async start(): Promise<void> {
+    // kafkajs restarts the consumer after a crash (restartOnFailure defaults to
+    // true): a database outage makes eachBatch throw, nothing is committed, and
+    // the batch is fetched again once the consumer rejoins.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) =>
+      log.error("writer consumer crashed; kafkajs restarts it", { error: payload.error, restart: payload.restart }),
+    );
     await this.admin.connect();
     if (this.opts.createTopics ?? true) await ensureTopics(this.admin, this.topics);
     await this.dlq.connect();
