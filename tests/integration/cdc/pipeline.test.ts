@@ -138,12 +138,19 @@ describe("CDC pipeline: primary → Debezium → Kafka → warehouse", function 
     await pool.query("DELETE FROM entities WHERE tenant_id = $1 AND entity_id = 6", [tenantId]);
     await waitFor(async () => {
       const { rows } = await wh.query(
-        `SELECT (SELECT count(*) FROM dim_entities WHERE tenant_id = $1)::int + (SELECT count(*) FROM current_state WHERE tenant_id = $1)::int
-           + (SELECT count(*) FROM fact_readings WHERE tenant_id = $1)::int AS n`,
+        `SELECT (SELECT count(*) FROM dim_entities WHERE tenant_id = $1 AND entity_id = 6)::int
+           + (SELECT count(*) FROM current_state WHERE tenant_id = $1 AND entity_id = 6)::int
+           + (SELECT count(*) FROM fact_readings WHERE tenant_id = $1 AND entity_id = 6)::int AS n`,
         [tenantId],
       );
       return rows[0].n === 0;
     }, 60_000, "the entity delete");
+    // Entity 5 lost only its history rows: its dimension row and latest state stay, as on the primary.
+    const { rows: kept } = await wh.query(
+      "SELECT (SELECT count(*) FROM dim_entities WHERE tenant_id = $1 AND entity_id = 5)::int AS dims, (SELECT count(*) FROM current_state WHERE tenant_id = $1 AND entity_id = 5)::int AS states",
+      [tenantId],
+    );
+    expect(kept[0]).to.deep.equal({ dims: 1, states: 1 });
   });
 
   it("when nothing is written, then the warehouse lag stays small instead of growing (heartbeats carry the watermark)", async () => {
