@@ -39,6 +39,22 @@ function decoded(req: Request): Readable {
   throw new AppError(415, "unsupported_encoding", `Content-Encoding ${encoding} is not supported; use gzip or none`, "Content-Encoding");
 }
 
+/**
+ * The chunks of the decoded body. A body that says gzip but is not (or is
+ * cut short) is the client's error, a 400, not a 500.
+ */
+async function* bodyChunks(req: Request): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of decoded(req)) yield chunk as Buffer;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("Z_")) {
+      throw new AppError(400, "malformed_body", `the body is not valid gzip (${(err as Error).message})`, "Content-Encoding");
+    }
+    throw err;
+  }
+}
+
 /** Fails fast on a declared Content-Length above the limit (before reading a byte). */
 function checkDeclaredLength(req: Request, maxBytes: number): void {
   const declared = Number(req.headers["content-length"]);
@@ -52,10 +68,10 @@ export async function readText(req: Request, maxBytes: number): Promise<string> 
   checkDeclaredLength(req, maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of decoded(req)) {
-    size += (chunk as Buffer).length;
+  for await (const chunk of bodyChunks(req)) {
+    size += chunk.length;
     if (size > maxBytes) throw tooLarge(`request body is larger than the limit of ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
+    chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8");
 }
@@ -69,10 +85,10 @@ export async function* ndjsonLines(req: Request, maxBytes: number, maxLineBytes 
   const decoder = new StringDecoder("utf8");
   let size = 0;
   let rest = "";
-  for await (const chunk of decoded(req)) {
-    size += (chunk as Buffer).length;
+  for await (const chunk of bodyChunks(req)) {
+    size += chunk.length;
     if (size > maxBytes) throw tooLarge(`request body is larger than the limit of ${maxBytes} bytes`);
-    const text = rest + decoder.write(chunk as Buffer);
+    const text = rest + decoder.write(chunk);
     let start = 0;
     for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
       const line = text.slice(start, nl).trim();
