@@ -56,7 +56,9 @@ function coerce(type: DataType, v: unknown): FilterValue | null {
     case "bool":
       return typeof v === "boolean" ? v : null;
     case "string":
-      return typeof v === "string" && v.length <= MAX_STRING_VALUE ? v : null;
+      // No stored string holds NUL (ingest refuses it), and PostgreSQL text
+      // and jsonb cannot carry it: a 400 here, not a failed query.
+      return typeof v === "string" && v.length <= MAX_STRING_VALUE && !v.includes("\u0000") ? v : null;
     case "timestamp":
       if (typeof v !== "string" || !ISO_TS.test(v)) return null;
       return Number.isNaN(Date.parse(v)) ? null : new Date(v).toISOString();
@@ -67,7 +69,7 @@ const typeWord: Record<DataType, string> = {
   int: "an integer (beyond ±2^53-1 as a string of digits)",
   decimal: "a number",
   bool: "true or false",
-  string: `a string of at most ${MAX_STRING_VALUE} characters`,
+  string: `a string of at most ${MAX_STRING_VALUE} characters, without NUL`,
   timestamp: "an ISO 8601 timestamp with a zone (e.g. 2026-11-24T10:00:00Z)",
 };
 
