@@ -40,7 +40,15 @@ export function asyncHandler(
 /** Maps body-parser and other library errors onto the contract's codes. */
 function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
-  const e = err as { type?: string; status?: number; message?: string };
+  const e = err as { type?: string; status?: number; message?: string; code?: unknown };
+  // PostgreSQL text and jsonb cannot hold NUL (22021 character_not_in_repertoire,
+  // 22P05 untranslatable_character): only a client's text gets that far, so
+  // it is the client's 400 whichever route let it through (routes should
+  // refuse it up front, naming the field; this is the safety net).
+  if (e?.code === "22021" || e?.code === "22P05") {
+    log.warn("client text refused by PostgreSQL; the route should validate it", { error: e.message });
+    return new AppError(400, "invalid_text", "a value holds a character that cannot be stored or searched (NUL)");
+  }
   switch (e?.type) {
     case "entity.too.large":
       return new AppError(413, "payload_too_large", "request body is larger than the limit");
