@@ -1,15 +1,16 @@
 /**
  * The ingest use-case between the HTTP route and the sink: validate every
  * reading of a request against the tenant's registry (registering unknown
- * attributes when the tenant says so), spool the valid ones compactly, and
- * reject the whole request listing every bad reading when any is bad.
+ * attributes when the tenant says so, once the whole request is valid),
+ * spool the valid ones compactly, and reject the whole request listing every
+ * bad reading when any is bad.
  */
 import { AppError } from "../shared/http/errors";
 import { counter } from "../shared/http/metrics";
 import type { AttributeRegistry, TenantSettings } from "./registry";
 import { ReadingSpool } from "./spool";
-import type { ReadingBatch } from "./types";
-import { ErrorCollector, onlyRegistrable, validateReading, type ValidationContext } from "./validate";
+import type { ReadingBatch, ValidReading } from "./types";
+import { ErrorCollector, onlyRegistrable, validateReading, type AttributeDef, type ValidationContext } from "./validate";
 
 export const accepted = counter("atlas_ingest_readings_accepted_total", "Readings accepted (published or committed)", ["lane"]);
 export const rejected = counter("atlas_ingest_readings_rejected_total", "Readings in rejected requests", ["reason"]);
@@ -46,8 +47,13 @@ export async function collectReadings(
 ): Promise<CollectedBatch> {
   const receivedAt = new Date();
   let attrs = await registry.forTenant(tenantId);
+  // Under "register", unknown names are registered only once the whole request
+  // is valid (a refused request leaves nothing behind, not even attributes).
+  // Until then they have provisional definitions: negative ids, the type
+  // inferred from their first value.
+  const provisional = new Map<string, AttributeDef>();
   const ctx: ValidationContext = {
-    lookup: (name) => attrs.byName.get(name),
+    lookup: (name) => attrs.byName.get(name) ?? provisional.get(name),
     maxAttributes: limits.maxAttributes,
     nowMs: receivedAt.getTime(),
     liveWindowMs: (settings.liveWindowSeconds ?? limits.liveWindowSeconds) * 1000,
@@ -71,18 +77,16 @@ export async function collectReadings(
       continue;
     }
     let result = validateReading(raw, i, ctx);
-    if (!result.ok && result.unknown.size > 0) {
-      if (settings.unknownAttributes === "register" && onlyRegistrable(result)) {
-        for (const [name, type] of result.unknown) {
-          if (!attrs.byName.has(name)) await registry.register(tenantId, name, type!, undefined).catch(() => undefined);
-        }
-        attrs = await registry.forTenant(tenantId);
-        result = validateReading(raw, i, ctx);
-      } else if (await registry.refresh(tenantId)) {
-        // Registered since this process loaded the tenant (another API task)?
-        attrs = await registry.forTenant(tenantId);
-        result = validateReading(raw, i, ctx);
+    if (!result.ok && result.unknown.size > 0 && (await registry.refresh(tenantId))) {
+      // Registered since this process loaded the tenant (another API task)?
+      attrs = await registry.forTenant(tenantId);
+      result = validateReading(raw, i, ctx);
+    }
+    if (!result.ok && settings.unknownAttributes === "register" && onlyRegistrable(result)) {
+      for (const [name, type] of result.unknown) {
+        if (!provisional.has(name)) provisional.set(name, { id: -(provisional.size + 1), name, type: type!, hot: false });
       }
+      result = validateReading(raw, i, ctx);
     }
     if (!result.ok) {
       errors.add(result.errors);
@@ -104,12 +108,26 @@ export async function collectReadings(
     rejected.inc({ reason: "invalid" }, index);
     throw new AppError(400, "invalid_readings", errors.message(index), "readings", errors.listed);
   }
+  // A concurrent registration with another type is a 409 attribute_type_conflict.
+  const realIds = new Map<number, number>();
+  for (const def of provisional.values()) {
+    const { attribute } = await registry.register(tenantId, def.name, def.type, undefined);
+    realIds.set(def.id, attribute.attribute_id);
+  }
   return {
     receivedAt,
     readings: spool.count,
     values: spool.values,
     live,
     backfill,
-    chunks: () => spool.chunks(2_000),
+    chunks: realIds.size === 0 ? () => spool.chunks(2_000) : () => withRealIds(spool.chunks(2_000), realIds),
   };
+}
+
+/** The spooled readings with provisional attribute ids replaced by the registered ones. */
+async function* withRealIds(chunks: AsyncIterable<ValidReading[]>, ids: Map<number, number>): AsyncGenerator<ValidReading[]> {
+  for await (const chunk of chunks) {
+    for (const r of chunk) for (const v of r.values) if (v[0] < 0) v[0] = ids.get(v[0])!;
+    yield chunk;
+  }
 }
