@@ -72,6 +72,8 @@ export interface StartOptions {
   replicaSet?: ReplicaSetOptions;
   /** Redis URL; null: no cache. Defaults to the stack's Redis. */
   redisUrl?: string | null;
+  /** An analytics warehouse database; absent: /v1/analytics answers 503. */
+  warehouseUrl?: string;
   env?: Record<string, string>;
 }
 
@@ -86,7 +88,8 @@ export async function startQueryApi(db: TestDatabase, opts: StartOptions = {}): 
   if (redis && redisUrl === requireStackVar("REDIS_URL")) {
     await new Promise<void>((resolve) => (redis.status === "ready" ? resolve() : redis.once("ready", () => resolve())));
   }
-  const deps: QueryDeps = { config, primary, replicas: replicaSet, redis, cursorSecret: "test-cursor-secret" };
+  const warehouse = opts.warehouseUrl ? createPool(opts.warehouseUrl, "test-warehouse") : undefined;
+  const deps: QueryDeps = { config, primary, replicas: replicaSet, redis, warehouse, cursorSecret: "test-cursor-secret" };
   const app = createServiceApp({ routers: [createQueryRouter(deps)], readiness: [], openapi: queryOpenApi });
   const server = await listen(app, 0, "127.0.0.1");
   const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
@@ -113,6 +116,7 @@ export async function startQueryApi(db: TestDatabase, opts: StartOptions = {}): 
       await closeServer(server);
       await replicaSet.stop();
       redis?.disconnect();
+      await warehouse?.end();
       await primary.end();
     },
   };
