@@ -36,6 +36,10 @@ export function encodeCursor(secret: Buffer, tenantId: string, filterHash: strin
 
 const invalid = (why: string) => badRequest("invalid_cursor", `cursor is not valid for this search: ${why}`, "cursor");
 
+// Another tenant's cursor gets exactly the answer a forged one gets: the
+// caller must not learn that what it holds is a genuine cursor of someone else.
+const NOT_YOURS = "not issued to this tenant";
+
 /** The position of a cursor issued to this tenant for these filters; 400 invalid_cursor otherwise. */
 export function decodeCursor(secret: Buffer, tenantId: string, filterHash: string, cursor: string): CursorPosition {
   if (cursor.length > 1024) throw invalid("too long");
@@ -43,7 +47,7 @@ export function decodeCursor(secret: Buffer, tenantId: string, filterHash: strin
   if (!m) throw invalid("malformed");
   const expected = sign(secret, m[1]);
   const given = Buffer.from(m[2], "base64url");
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid("bad signature");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid(NOT_YOURS);
   let body: CursorBody;
   try {
     body = JSON.parse(Buffer.from(m[1], "base64url").toString("utf8")) as CursorBody;
@@ -51,7 +55,7 @@ export function decodeCursor(secret: Buffer, tenantId: string, filterHash: strin
     throw invalid("malformed");
   }
   if (body.v !== 1 || typeof body.u !== "string" || typeof body.e !== "string" || !/^\d{1,19}$/.test(body.e)) throw invalid("malformed");
-  if (body.t !== tenantId) throw invalid("issued to another tenant");
+  if (body.t !== tenantId) throw invalid(NOT_YOURS);
   if (body.f !== filterHash) throw invalid("issued for other filters");
   return { updatedAt: body.u, entityId: body.e };
 }

@@ -27,9 +27,11 @@ describe("query: search cursor", () => {
     expect(decodeCursor(secret, A, "hash1", c)).to.deep.equal(pos);
   });
 
-  it("when tenant B presents tenant A's cursor, then 400 invalid_cursor", () => {
+  it("when tenant B presents tenant A's cursor, then 400 invalid_cursor, worded exactly as for a forged cursor", () => {
     const c = encodeCursor(secret, A, "hash1", pos);
-    expect(rejects(() => decodeCursor(secret, B, "hash1", c)).message).to.contain("another tenant");
+    const foreign = rejects(() => decodeCursor(secret, B, "hash1", c)).message;
+    const forged = rejects(() => decodeCursor(secret, B, "hash1", `${c.split(".")[0]}.AAAAAAAAAAAAAAAAAAAAAA`)).message;
+    expect(foreign).to.equal(forged);
   });
 
   it("when the filters changed, then 400 invalid_cursor", () => {
