@@ -1,0 +1,51 @@
+/** The terminal table and bench/results/latest.json. */
+import fs from "fs";
+import path from "path";
+import { REPO } from "./services";
+
+export interface Row {
+  metric: string;
+  value: number | string | null | undefined;
+  unit?: string;
+  /** e.g. ">= 100000" or "<= 5"; checked when the value is a number. */
+  target?: string;
+}
+
+function verdict(value: Row["value"], target?: string): string {
+  if (!target || typeof value !== "number" || !Number.isFinite(value)) return "";
+  const m = /^(>=|<=)\s*([\d.]+)$/.exec(target);
+  if (!m) return "";
+  const ok = m[1] === ">=" ? value >= Number(m[2]) : value <= Number(m[2]);
+  return ok ? "ok" : "MISS";
+}
+
+export function table(rows: Row[]): string {
+  const cells = rows.map((r) => [
+    r.metric,
+    r.value === null || r.value === undefined ? "n/a" : typeof r.value === "number" ? r.value.toLocaleString("en-US", { maximumFractionDigits: 2 }) : r.value,
+    r.unit ?? "",
+    r.target ?? "",
+    verdict(r.value, r.target),
+  ]);
+  const head = ["metric", "value", "unit", "target", ""];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => String(c[i]).length)));
+  const line = (c: string[]) => c.map((x, i) => (i === 1 ? String(x).padStart(widths[i]) : String(x).padEnd(widths[i]))).join("  ").trimEnd();
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map((c) => line(c.map(String)))].join("\n");
+}
+
+export function targetsOf(rows: Row[]): Record<string, { value: Row["value"]; target: string; met: boolean | null }> {
+  const out: Record<string, { value: Row["value"]; target: string; met: boolean | null }> = {};
+  for (const r of rows) if (r.target) {
+    const v = verdict(r.value, r.target);
+    out[r.metric] = { value: r.value ?? null, target: r.target, met: v === "" ? null : v === "ok" };
+  }
+  return out;
+}
+
+export function writeResults(doc: object, file = path.join(REPO, "bench", "results", "latest.json")): string {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(doc, null, 2) + "\n");
+  const stamped = path.join(path.dirname(file), `run-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  fs.copyFileSync(file, stamped);
+  return path.relative(REPO, file);
+}
