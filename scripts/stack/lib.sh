@@ -113,6 +113,18 @@ stop_pid() {
   rm -f "$(pid_file "$name")"
 }
 
+# close_inherited_fds: closes every file descriptor above 2 of this (sub)shell,
+# so the daemon it goes on to exec holds none of them for its whole life: not
+# a flock of `npm test`, not a CI runner's pipe (CI waits for its EOF).
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd="${fd##*/}"
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 # spawn NAME LOGFILE COMMAND...: start a long-running process detached from this
 # shell's session (so a Ctrl-C of `npm test` or the end of up.sh leaves it alone),
 # its output appended to LOGFILE, its pid in NAME's pid file.
@@ -120,7 +132,7 @@ spawn() {
   local name="$1" logfile="$2"
   shift 2
   echo "==== $(date -u +%FT%TZ) start: $*" >>"$logfile"
-  setsid "$@" >>"$logfile" 2>&1 </dev/null &
+  (close_inherited_fds && exec setsid "$@") >>"$logfile" 2>&1 </dev/null &
   echo $! >"$(pid_file "$name")"
 }
 

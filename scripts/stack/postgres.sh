@@ -97,7 +97,7 @@ start_primary() {
   else
     [ -f "$PG_PRIMARY_DIR/PG_VERSION" ] || init_primary
     running "$PG_PRIMARY_DIR" || require_free_port pg-primary "$PG_PRIMARY_PORT"
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_PRIMARY_DIR" -l "$PRIMARY_LOG" -w -t "$PART_TIMEOUT" start >/dev/null ||
+    (close_inherited_fds && as_pg "$PG_BIN/pg_ctl" -D "$PG_PRIMARY_DIR" -l "$PRIMARY_LOG" -w -t "$PART_TIMEOUT" start) >/dev/null ||
       fail pg-primary "$PRIMARY_LOG" "pg_ctl start failed"
     wait_for "$PART_TIMEOUT" answers "$PG_PRIMARY_PORT" ||
       fail pg-primary "$PRIMARY_LOG" "no answer on 127.0.0.1:$PG_PRIMARY_PORT"
@@ -141,7 +141,7 @@ start_replica() {
     build_replica
   fi
   require_free_port pg-replica "$PG_REPLICA_PORT"
-  as_pg "$PG_BIN/pg_ctl" -D "$PG_REPLICA_DIR" -l "$REPLICA_LOG" -w -t "$PART_TIMEOUT" start >/dev/null ||
+  (close_inherited_fds && as_pg "$PG_BIN/pg_ctl" -D "$PG_REPLICA_DIR" -l "$REPLICA_LOG" -w -t "$PART_TIMEOUT" start) >/dev/null ||
     fail pg-replica "$REPLICA_LOG" "pg_ctl start failed"
   wait_for "$PART_TIMEOUT" in_recovery ||
     fail pg-replica "$REPLICA_LOG" "no answer as a standby (pg_is_in_recovery) on 127.0.0.1:$PG_REPLICA_PORT"

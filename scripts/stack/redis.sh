@@ -22,8 +22,8 @@ case "${1:-start}" in
     command -v redis-server >/dev/null || fail redis "" "redis-server is not installed: apt-get install redis-server"
     require_free_port redis "$REDIS_PORT"
     mkdir -p "$ATLAS_DIR/redis"
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-      --daemonize yes --pidfile "$(pid_file redis)" --logfile "$LOG" --dir "$ATLAS_DIR/redis" \
+    (close_inherited_fds && exec redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+      --daemonize yes --pidfile "$(pid_file redis)" --logfile "$LOG" --dir "$ATLAS_DIR/redis") \
       >>"$LOG" 2>&1 || fail redis "$LOG" "redis-server did not start"
     wait_for "$PART_TIMEOUT" answers || fail redis "$LOG" "no PONG from 127.0.0.1:$REDIS_PORT"
     say "running on $REDIS_PORT"
