@@ -10,6 +10,8 @@
  */
 import { Kafka, logLevel } from "kafkajs";
 import { Pool } from "pg";
+import { startLoader } from "../app/cdc/loader/loader";
+import { connectorStreams, restartConnectorCleanly } from "../app/cdc/register";
 import type { StackEnv } from "./db";
 import { createBenchTenant, type BenchTenant } from "./db";
 import { postBody, Workload } from "./generate";
@@ -43,28 +45,6 @@ export type CdcResult =
       resources: ResourceReport;
     };
 
-interface LoaderModule {
-  startLoader(opts: {
-    brokers: string[];
-    warehouseUrl: string;
-    groupId?: string;
-    fromBeginning?: boolean;
-    batchWindowMs?: number;
-    onBatch?: (stats: { endToEndLagSeconds: number[]; messages: number }) => void;
-  }): Promise<{ stop(): Promise<void> }>;
-}
-
-function loadLoader(): LoaderModule | string {
-  try {
-    // Resolved at run time: the loader may not exist in this checkout yet.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const m = require("../app/cdc/loader/loader") as Partial<LoaderModule>;
-    return typeof m.startLoader === "function" ? (m as LoaderModule) : "app/cdc/loader/loader.ts exports no startLoader";
-  } catch (err) {
-    return `the CDC loader cannot be loaded: ${(err as Error).message.split("\n")[0]}`;
-  }
-}
-
 async function connectorState(connectUrl: string | undefined): Promise<string> {
   if (!connectUrl) return "no KAFKA_CONNECT_URL in the stack";
   try {
@@ -83,8 +63,13 @@ export async function runCdc(stack: StackEnv, opts: CdcOptions): Promise<CdcResu
   const state = await connectorState(stack.KAFKA_CONNECT_URL);
   if (state !== "RUNNING") return { measured: false, reason: state };
   if (!stack.WAREHOUSE_URL) return { measured: false, reason: "no WAREHOUSE_URL in the stack" };
-  const loaderModule = loadLoader();
-  if (typeof loaderModule === "string") return { measured: false, reason: loaderModule };
+  // RUNNING is not enough: a task Connect abandoned (after a Kafka outage) can
+  // hold the slot while the status API says RUNNING (app/cdc/register.ts).
+  if (!(await connectorStreams(stack.DATABASE_URL, 30_000))) {
+    log("cdc: the connector says RUNNING but its slot does not advance; restarting it cleanly");
+    await restartConnectorCleanly({ databaseUrl: stack.DATABASE_URL, connectUrl: stack.KAFKA_CONNECT_URL });
+    if (!(await connectorStreams(stack.DATABASE_URL, 120_000))) return { measured: false, reason: "the Debezium connector does not stream (its slot does not advance)" };
+  }
 
   // A modest catalog: these rows land in the shared `atlas` database and the warehouse.
   const w = new Workload({ seed: opts.seed, tenants: 1, entities: 5_000, attributes: 200, hotFraction: 0.2, valuesPerReading: 10, readingsPerPost: 500 });
@@ -107,7 +92,7 @@ export async function runCdc(stack: StackEnv, opts: CdcOptions): Promise<CdcResu
 
     const lags: number[] = [];
     let collecting = false;
-    loader = await loaderModule.startLoader({
+    loader = await startLoader({
       brokers: stack.KAFKA_BROKERS.split(","),
       warehouseUrl: stack.WAREHOUSE_URL,
       groupId: group,
