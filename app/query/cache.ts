@@ -63,8 +63,11 @@ async function cachedRead<T>(
   for (let attempt = 0; ; attempt++) {
     let loaded: ReadResult<T | null> | null = null;
     const { value, status } = await readThrough<Cached<T>>(redis, tenantId, id, ttlSeconds, async () => {
+      // Stamped before the read: the source's lag is a bound as of the moment
+      // it was picked, so the copy's age counts from no later than that.
+      const startedAt = Date.now();
       loaded = await load();
-      return loaded.value === null ? null : { value: loaded.value, source: loaded.source, lag: loaded.lagSeconds, cached_at: Date.now() };
+      return loaded.value === null ? null : { value: loaded.value, source: loaded.source, lag: loaded.lagSeconds, cached_at: startedAt };
     });
     const fresh = loaded as ReadResult<T | null> | null;
     if (status === "hit" && value) {

@@ -23,6 +23,12 @@ export interface ReplicaNode {
   lagSeconds: number | null;
   /** This process's clock at that measurement. */
   measuredAtMs: number | null;
+  /**
+   * When the probe behind `lagSeconds` was sent (this process's clock): the
+   * lag is a bound as of then, and grows by the time since (replay may have
+   * stopped right after the probe).
+   */
+  lagAsOfMs: number | null;
 }
 
 export interface ReplicaSetOptions {
@@ -82,6 +88,7 @@ export class ReplicaSet {
       breaker: new CircuitBreaker(opts.breaker),
       lagSeconds: null,
       measuredAtMs: null,
+      lagAsOfMs: null,
     }));
   }
 
@@ -142,6 +149,7 @@ export class ReplicaSet {
       this.publish(node);
       return;
     }
+    const sentAt = Date.now();
     try {
       const { rows } = await timeout(node.pool.query(PROBE_SQL), this.probeTimeoutMs, `${node.name} probe`);
       const r = rows[0] as { in_recovery: boolean; replay_lsn: string | null; replay_ms: number | null; now_ms: number };
@@ -158,10 +166,12 @@ export class ReplicaSet {
       if (!r.in_recovery) log.warn("configured replica is not in recovery; not using it", { replica: node.name });
       node.lagSeconds = lag;
       node.measuredAtMs = Date.now();
+      node.lagAsOfMs = sentAt;
       node.breaker.onSuccess();
     } catch (err) {
       node.lagSeconds = null;
       node.measuredAtMs = null;
+      node.lagAsOfMs = null;
       const wasClosed = node.breaker.isClosed();
       node.breaker.onFailure();
       if (wasClosed && !node.breaker.isClosed()) log.warn("replica breaker opened", { replica: node.name, error: err });
@@ -189,11 +199,18 @@ export class ReplicaSet {
     breakerState.set({ replica: node.name }, breakerStateValue(node.breaker.state()));
   }
 
-  /** The lag to trust for routing: null when unknown or the measurement is stale. */
+  /**
+   * The lag to trust for routing and to report, as of `now`: the measured
+   * bound plus the time since its probe was sent, because a replica whose
+   * replay stopped just after the probe is that much further behind now
+   * (reporting the bare measurement under-stated the lag by up to one period,
+   * and let a replica past the budget answer for up to a period). Null when
+   * unknown or the measurement is stale.
+   */
   currentLag(node: ReplicaNode, now = Date.now()): number | null {
-    if (node.lagSeconds === null || node.measuredAtMs === null) return null;
+    if (node.lagSeconds === null || node.measuredAtMs === null || node.lagAsOfMs === null) return null;
     if (now - node.measuredAtMs > this.staleAfterMs) return null;
-    return node.lagSeconds;
+    return node.lagSeconds + Math.max(0, now - node.lagAsOfMs) / 1000;
   }
 
   /**
