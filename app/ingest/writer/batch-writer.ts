@@ -26,7 +26,7 @@ import { decodeMessage, isDataType, valueFitsType } from "../messages";
 import { DEFAULT_TOPICS, WRITER_GROUP_ID, type DataType, type TelemetryMessage, type TopicNames } from "../types";
 import { invalidateTouched } from "./invalidate";
 import { consumerLag, dlqMessages, recordStored } from "./metrics";
-import { isDataError, storeBatch, type StoreResult } from "./store-batch";
+import { isDataError, storeBatch, surviveLostConnections, type StoreResult } from "./store-batch";
 
 export interface BatchWriterOptions {
   kafka: Kafka;
@@ -124,6 +124,7 @@ export class BatchWriter {
     });
     this.admin = opts.kafka.admin();
     this.types = new WriterTypes(opts.pool);
+    surviveLostConnections(opts.pool);
   }
 
   async start(): Promise<void> {
