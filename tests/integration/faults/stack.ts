@@ -4,17 +4,19 @@
  * healStack() which every fault suite runs in its `after` hook so that the
  * suites after it find the stack as they expect it (primary and Kafka up, the
  * replica streaming, the Debezium connector streaming).
+ * Run the fault suites holding `flock -x /tmp/atlas-faults.lock` (other runs
+ * on the shared stack take it shared).
  */
 import { execFile } from "child_process";
 import { promisify } from "util";
 import { Client } from "pg";
-import { connectorStreams, restartConnectorCleanly } from "../../../app/cdc/register";
+import { connectorStreams } from "../../../app/cdc/register";
 import { SLOT_NAME } from "../../../app/cdc/connector-config";
 import { requireStackVar } from "../../helpers/stack-env";
 import { spawnEntry, waitFor, type Child } from "../ingest/harness";
 
 /** Runs a part's script asynchronously (the in-process API keeps serving meanwhile). Resolves with its duration, ms. */
-export async function stackScript(part: "kafka" | "postgres", action: "start" | "stop" | "kill", target?: "primary"): Promise<number> {
+export async function stackScript(part: "kafka" | "postgres" | "connect", action: "start" | "stop" | "kill", target?: "primary"): Promise<number> {
   const started = Date.now();
   await promisify(execFile)("bash", [`scripts/stack/${part}.sh`, action, ...(target ? [target] : [])], { timeout: 180_000 });
   return Date.now() - started;
@@ -80,6 +82,11 @@ export async function healStack(): Promise<void> {
   if (slot[0].n === 0) return;
   const databaseUrl = requireStackVar("DATABASE_URL");
   if (await connectorStreams(databaseUrl, 20_000)) return;
-  await restartConnectorCleanly({ databaseUrl, connectUrl: requireStackVar("KAFKA_CONNECT_URL") });
-  if (!(await connectorStreams(databaseUrl, 120_000))) throw new Error("the Debezium connector does not stream after a clean restart");
+  // A broker or primary outage can leave Connect with an abandoned Debezium task
+  // that keeps the slot (and its JMX names) in the worker's JVM, so that even
+  // restartConnectorCleanly's new task never streams. Restarting the worker ends it.
+  await stackScript("connect", "stop");
+  await primaryQuery("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", [SLOT_NAME]);
+  await stackScript("connect", "start");
+  if (!(await connectorStreams(databaseUrl, 180_000))) throw new Error("the Debezium connector does not stream after a restart of Connect");
 }
