@@ -6,13 +6,13 @@
  *    consistency so the search cache cannot answer (every one is a query);
  *  - time series: a day of 1-minute points aggregated to 1 h averages;
  * and, in the same run, the same searches as SQL: the projection's own
- * statement (app/query/sql/entities searchSql) against pure EAV over the
+ * statement (app/query/sql/search searchSql, its ordered scan) against pure EAV over the
  * history (latest value per entity and attribute from entity_values_ts),
  * both under the tenant's row-level security at the same concurrency.
  */
 import type { Pool } from "pg";
 import { withTenant } from "../app/shared/db";
-import { searchSql } from "../app/query/sql/entities";
+import { searchSql } from "../app/query/sql/search";
 import type { ParsedFilter } from "../app/query/search/filters";
 import type { DataType } from "../app/query/catalog";
 import type { BenchTenant } from "./db";

@@ -26,6 +26,7 @@ import { ReplicaSet } from "./routing/replica-set";
 import { getEntityHandler } from "./routes/entity";
 import { searchHandler } from "./routes/search";
 import { timeseriesHandler } from "./routes/timeseries";
+import { DEFAULT_SEARCH_PLAN, type SearchPlan } from "./sql/search";
 import { TimeZones } from "./timeseries/timezones";
 
 export interface QueryDeps {
@@ -50,6 +51,8 @@ export interface QueryDeps {
    * deployment; see the README on a dedicated secret).
    */
   cursorSecret?: string | Buffer;
+  /** How searches choose between the ordered scan and the GIN candidates. Defaults to DEFAULT_SEARCH_PLAN. */
+  searchPlan?: SearchPlan;
 }
 
 function cursorKey(deps: QueryDeps): Buffer {
@@ -74,6 +77,7 @@ export function createQueryRouter(deps: QueryDeps): Router {
     catalog: new AttributeCatalog(deps.primary),
     timezones: new TimeZones(deps.primary),
     cursorSecret: cursorKey(deps),
+    searchPlan: deps.searchPlan ?? DEFAULT_SEARCH_PLAN,
   };
 
   const router = Router();

@@ -9,6 +9,7 @@ import { applyFreshness, Freshness } from "./freshness";
 import { queryDuration } from "./metrics";
 import { parseReadPolicy, ReadPolicy } from "./routing/consistency";
 import type { ReplicaSet } from "./routing/replica-set";
+import type { SearchPlan } from "./sql/search";
 import type { TimeZones } from "./timeseries/timezones";
 
 export interface QueryContext {
@@ -20,6 +21,7 @@ export interface QueryContext {
   catalog: AttributeCatalog;
   timezones: TimeZones;
   cursorSecret: Buffer;
+  searchPlan: SearchPlan;
 }
 
 /** The read policy of a request to the OLTP endpoints (analytics is for /v1/analytics only). */

@@ -7,7 +7,7 @@ import { oltpPolicy, QueryContext, sendWithFreshness } from "../context";
 import { routeRead } from "../routing/route-read";
 import { CursorPosition, decodeCursor, encodeCursor } from "../search/cursor";
 import { filterHash, parseFilters } from "../search/filters";
-import { searchEntities } from "../sql/entities";
+import { searchEntities } from "../sql/search";
 
 export const DEFAULT_SEARCH_LIMIT = 100;
 export const MAX_SEARCH_LIMIT = 1000;
@@ -46,7 +46,7 @@ export function searchHandler(ctx: QueryContext) {
       after = decodeCursor(ctx.cursorSecret, tenantId, hash, cursor);
     }
     const r = await cachedSearch(ctx, policy, tenantId, { hash, after, limit }, async () => {
-      const read = await routeRead(ctx.primary, ctx.replicas, policy, tenantId, (c) => searchEntities(c, tenantId, filters, after, limit));
+      const read = await routeRead(ctx.primary, ctx.replicas, policy, tenantId, (c) => searchEntities(c, tenantId, filters, after, limit, ctx.searchPlan));
       const page = read.value;
       return {
         ...read,

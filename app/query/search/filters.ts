@@ -134,6 +134,12 @@ export interface FilterSql {
   /** Conditions to AND into the WHERE clause. */
   clauses: string[];
   params: unknown[];
+  /**
+   * Documents of one containment condition the filters imply (a row matches
+   * the filters only if its `hot` contains ANY of them): what the GIN index
+   * can answer. Null when no filter is a containment (ranges, timestamps).
+   */
+  containsAny: string[] | null;
 }
 
 /**
@@ -150,6 +156,7 @@ export function buildFilterSql(filters: readonly ParsedFilter[], firstParam: num
   // Equalities on non-timestamp types fold into containment documents; a
   // second eq on the same attribute needs a second document.
   const docs: Array<Record<string, FilterValue>> = [];
+  let firstIn: string[] | null = null;
   for (const f of filters) {
     const name = f.attribute.name;
     // Big ints are JSON strings in the projection and numbers otherwise:
@@ -165,7 +172,9 @@ export function buildFilterSql(filters: readonly ParsedFilter[], firstParam: num
       if (doc) doc[name] = f.values[0];
       else docs.push({ [name]: f.values[0] });
     } else if (f.op === "in" && !typed) {
-      clauses.push(`hot @> ANY(${bind(f.values.map((v) => JSON.stringify({ [name]: v })))}::jsonb[])`);
+      const alternatives = f.values.map((v) => JSON.stringify({ [name]: v }));
+      firstIn ??= alternatives;
+      clauses.push(`hot @> ANY(${bind(alternatives)}::jsonb[])`);
     } else if (typed) {
       const col = `(hot ->> ${bind(name)}::text)::timestamptz`;
       if (f.op === "eq") clauses.push(`${col} = ${bind(f.values[0])}::timestamptz`);
@@ -179,5 +188,7 @@ export function buildFilterSql(filters: readonly ParsedFilter[], firstParam: num
     }
   }
   for (const doc of docs) clauses.unshift(`hot @> ${bind(JSON.stringify(doc))}::jsonb`);
-  return { clauses, params };
+  // All equalities in one document narrow the most; else the first `in`.
+  const containsAny = docs.length > 0 ? [JSON.stringify(docs[0])] : firstIn;
+  return { clauses, params, containsAny };
 }

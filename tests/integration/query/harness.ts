@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import { createQueryRouter, QueryDeps } from "../../../app/query/app";
 import { queryOpenApi } from "../../../app/query/openapi";
 import { ReplicaSet, ReplicaSetOptions } from "../../../app/query/routing/replica-set";
+import type { SearchPlan } from "../../../app/query/sql/search";
 import { invalidateEntities } from "../../../app/shared/cache/entity-cache";
 import { parseConfig } from "../../../app/shared/config";
 import { createPool } from "../../../app/shared/db";
@@ -75,6 +76,8 @@ export interface StartOptions {
   /** An analytics warehouse database; absent: /v1/analytics answers 503. */
   warehouseUrl?: string;
   env?: Record<string, string>;
+  /** The search's plan thresholds; small ones make every search take the GIN and fallback paths. */
+  searchPlan?: SearchPlan;
 }
 
 export async function startQueryApi(db: TestDatabase, opts: StartOptions = {}): Promise<QueryApi> {
@@ -89,7 +92,7 @@ export async function startQueryApi(db: TestDatabase, opts: StartOptions = {}): 
     await new Promise<void>((resolve) => (redis.status === "ready" ? resolve() : redis.once("ready", () => resolve())));
   }
   const warehouse = opts.warehouseUrl ? createPool(opts.warehouseUrl, "test-warehouse") : undefined;
-  const deps: QueryDeps = { config, primary, replicas: replicaSet, redis, warehouse, cursorSecret: "test-cursor-secret" };
+  const deps: QueryDeps = { config, primary, replicas: replicaSet, redis, warehouse, cursorSecret: "test-cursor-secret", searchPlan: opts.searchPlan };
   const app = createServiceApp({ routers: [createQueryRouter(deps)], readiness: [], openapi: queryOpenApi });
   const server = await listen(app, 0, "127.0.0.1");
   const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;

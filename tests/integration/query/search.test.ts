@@ -53,6 +53,11 @@ describe("query search: filters and pagination against an oracle", function () {
   this.timeout(180_000);
   const db = useTestDatabase();
   let api: QueryApi;
+  // The same searches through the GIN candidates (a window of 50 rows never
+  // fills a page of a selective filter) and through the fallback (at most 20
+  // candidates: every common filter overflows it back to the ordered scan).
+  const plans = { gin: { windowRows: 50, candidateCap: 5_000 }, fallback: { windowRows: 50, candidateCap: 20 } };
+  const planned: Record<string, QueryApi> = {};
   let tenant: Tenant;
   let other: Tenant;
   let rows: Row[];
@@ -95,9 +100,11 @@ describe("query search: filters and pagination against an oracle", function () {
     rows = res.rows;
     expect(rows).to.have.length(ENTITIES);
     api = await startQueryApi(db, { redisUrl: null });
+    for (const [name, searchPlan] of Object.entries(plans)) planned[name] = await startQueryApi(db, { redisUrl: null, searchPlan });
   });
   after(async () => {
     await api?.close();
+    for (const p of Object.values(planned)) await p.close();
   });
 
   function oracle(filters: Filter[]): number[] {
@@ -107,12 +114,12 @@ describe("query search: filters and pagination against an oracle", function () {
       .map((r) => r.entity_id);
   }
 
-  async function searchAll(filters: Filter[], limit: number): Promise<{ ids: number[]; pages: number }> {
+  async function searchAll(filters: Filter[], limit: number, via = api): Promise<{ ids: number[]; pages: number }> {
     const ids: number[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res = await api.request("POST", "/v1/entities/search", { tenant, body: { filters, limit, cursor } });
+      const res = await via.request("POST", "/v1/entities/search", { tenant, body: { filters, limit, cursor } });
       expect(res.status, JSON.stringify(res.body)).to.equal(200);
       expect(res.body.entities.length).to.be.at.most(limit);
       for (const e of res.body.entities) ids.push(e.entity_id);
@@ -148,15 +155,37 @@ describe("query search: filters and pagination against an oracle", function () {
   ];
 
   for (const [name, filters] of cases) {
-    it(`when searching with ${name}, then every page together is exactly the oracle's set in order`, async () => {
+    it(`when searching with ${name}, then every page together is exactly the oracle's set in order, by every plan`, async () => {
       const expected = oracle(filters);
-      for (const limit of expected.length <= 400 ? [7, 1000] : [97, 1000]) {
-        const { ids, pages } = await searchAll(filters, limit);
-        expect(ids, `limit ${limit}`).to.deep.equal(expected);
-        expect(pages).to.equal(Math.max(1, Math.ceil(expected.length / limit)));
+      for (const [plan, via] of [["default", api], ...Object.entries(planned)] as Array<[string, QueryApi]>) {
+        for (const limit of expected.length <= 400 ? [7, 1000] : [97, 1000]) {
+          const { ids, pages } = await searchAll(filters, limit, via);
+          expect(ids, `${plan} plan, limit ${limit}`).to.deep.equal(expected);
+          expect(pages).to.equal(Math.max(1, Math.ceil(expected.length / limit)));
+        }
       }
     });
   }
+
+  it("when the GIN candidates are asked for, then they are the calling tenant's only, and none without a tenant (fail closed)", async () => {
+    const candidates = async (tenantId: string | null) => {
+      const c = await db.pool.connect();
+      try {
+        await c.query("BEGIN");
+        await c.query("SET LOCAL ROLE atlas_app");
+        if (tenantId) await c.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+        const { rows } = await c.query<{ id: string }>(`SELECT atlas_hot_candidates(ARRAY['{"status":"warning"}']::jsonb[], 100000)::text AS id`);
+        return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+      } finally {
+        await c.query("ROLLBACK");
+        c.release();
+      }
+    };
+    const mine = rows.filter((r) => r.hot.status === "warning").map((r) => r.entity_id).sort((a, b) => a - b);
+    expect(mine.length).to.be.greaterThan(0);
+    expect(await candidates(tenant.id)).to.deep.equal(mine);
+    expect(await candidates(null)).to.deep.equal([]);
+  });
 
   it("when a cursor is reused with other filters, then 400 invalid_cursor", async () => {
     const first = await api.request("POST", "/v1/entities/search", { tenant, body: { filters: [], limit: 10 } });
