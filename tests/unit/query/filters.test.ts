@@ -55,7 +55,7 @@ describe("query: search filter parsing", () => {
 
   it("when filters are absent, then the search has no conditions", () => {
     expect(parseFilters(undefined, dict)).to.deep.equal([]);
-    expect(buildFilterSql([], 2)).to.deep.equal({ clauses: [], params: [] });
+    expect(buildFilterSql([], 2)).to.deep.equal({ clauses: [], params: [], containsAny: null });
   });
 });
 
@@ -73,6 +73,8 @@ describe("query: search filters to SQL", () => {
     expect(sql.clauses).to.deep.equal(["hot @> $2::jsonb"]);
     expect(JSON.parse(sql.params[0] as string)).to.deep.equal({ status: "o'nline\"; DROP TABLE x", priority: 8, online: true });
     for (const c of sql.clauses) expect(c).to.not.match(/status|priority|online|DROP/);
+    // What the GIN candidates are asked for: the merged document.
+    expect(sql.containsAny).to.deep.equal([sql.params[0]]);
   });
 
   it("turns in into containment of any document, and two eqs on one attribute into two documents", () => {
@@ -89,6 +91,11 @@ describe("query: search filters to SQL", () => {
     expect(sql.clauses).to.include("hot @> ANY($5::jsonb[])");
     expect(sql.params[0]).to.deep.equal(['{"status":"online"}', '{"status":"warning"}']);
     expect(sql.params.slice(1).map((p) => JSON.parse(p as string))).to.have.deep.members([{ priority: 1 }, { priority: 2 }]);
+    // Equalities narrow more than an `in`: the GIN candidates come from one equality document.
+    expect(sql.containsAny).to.have.length(1);
+    expect([{ priority: 1 }, { priority: 2 }]).to.deep.include(JSON.parse(sql.containsAny![0]));
+    // With only an `in`, its alternatives.
+    expect(buildFilterSql(f.slice(0, 1), 2).containsAny).to.deep.equal(['{"status":"online"}', '{"status":"warning"}']);
   });
 
   it("compares ranges typed: numeric for numbers, timestamptz for timestamps, byte order for strings", () => {
@@ -109,6 +116,7 @@ describe("query: search filters to SQL", () => {
       '(hot ->> $8::text) COLLATE "C" <= $9::text',
     ]);
     expect(sql.params).to.deep.equal(["priority", "8", "temperature", "70.5", "seen_at", "2026-11-24T09:00:00.000Z", "status", "m"]);
+    expect(sql.containsAny, "ranges have nothing for the GIN index").to.equal(null);
   });
 
   it("compares ints beyond 2^53 (strings of digits, as the projection stores them) numerically; small ones stay containment", () => {
