@@ -7,7 +7,8 @@
  */
 import { AppError } from "../shared/http/errors";
 import { counter } from "../shared/http/metrics";
-import type { AttributeRegistry, TenantSettings } from "./registry";
+import type { TenantSettings } from "../shared/tenant-settings";
+import type { AttributeRegistry } from "./registry";
 import { ReadingSpool } from "./spool";
 import type { ReadingBatch, ValidReading } from "./types";
 import { ErrorCollector, onlyRegistrable, validateReading, type AttributeDef, type ValidationContext } from "./validate";

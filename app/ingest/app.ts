@@ -13,12 +13,12 @@ import type { AtlasConfig } from "../shared/config";
 import type { Pool } from "../shared/db";
 import { requireApiKey, tenantOf } from "../shared/http/auth";
 import { AppError, asyncHandler, badRequest } from "../shared/http/errors";
-import { TokenBuckets } from "../shared/http/rate-limit";
-import { counter } from "../shared/http/metrics";
+import { RatedBuckets, rateLimitedError } from "../shared/http/rate-limit";
 import { authenticate } from "../shared/tenants";
 import { accepted, collectReadings, UnparsableLine, type AcceptLimits } from "./accept";
 import { bodyKind, ndjsonLines, readText } from "./body";
-import { registryFor, TenantSettingsCache } from "./registry";
+import { registryFor } from "./registry";
+import { TenantSettingsCache } from "../shared/tenant-settings";
 import { DATA_TYPES, type DataType, type ReadingSink } from "./types";
 import { ATTRIBUTE_NAME } from "./validate";
 
@@ -37,31 +37,6 @@ export interface IngestDeps {
   rateLimits?: IngestRateLimits;
   /** Optional cache client (unused by the API itself; the direct sink takes its own). */
   redis?: Redis;
-}
-
-const limited = counter("atlas_rate_limited_total", "Requests refused by a per-tenant rate limit", ["limit"]);
-
-/** Per-tenant token buckets whose rate may differ by tenant (the tenant row's override). */
-class RatedBuckets {
-  private readonly byRate = new Map<number, TokenBuckets>();
-  take(tenantId: string, rate: number, cost: number): number {
-    let b = this.byRate.get(rate);
-    if (!b) this.byRate.set(rate, (b = new TokenBuckets(rate, rate * 2)));
-    // A single request larger than the burst would never pass: charge at most the burst.
-    return b.take(tenantId, Math.min(cost, rate * 2));
-  }
-}
-
-function rateLimited(limit: string, rate: number, unit: string, waitSeconds: number): AppError {
-  limited.inc({ limit });
-  return new AppError(
-    429,
-    "rate_limited",
-    `tenant is over its ${limit} limit of ${rate} ${unit}/s`,
-    undefined,
-    { limit, rate_per_second: rate },
-    Math.max(1, Math.ceil(waitSeconds)),
-  );
 }
 
 async function* ndjsonReadings(req: Request, maxBytes: number): AsyncGenerator<unknown> {
@@ -102,7 +77,7 @@ export function createIngestRouter(deps: IngestDeps): Router {
       const settings = await settingsCache.get(tenantId);
       const rps = settings.rateLimitRps ?? config.TENANT_RATE_LIMIT_RPS;
       const wait = requestBuckets.take(tenantId, rps, 1);
-      if (wait > 0) throw rateLimited("requests", rps, "requests", wait);
+      if (wait > 0) throw rateLimitedError("requests", rps, "requests", wait);
 
       const kind = bodyKind(req);
       let source: AsyncIterable<unknown> | Iterable<unknown>;
@@ -134,11 +109,11 @@ export function createIngestRouter(deps: IngestDeps): Router {
 
       if (batch.backfill > 0) {
         const w = backfillBuckets.take(tenantId, backfillRate, batch.backfill);
-        if (w > 0) throw rateLimited("backfill_readings", backfillRate, "readings", w);
+        if (w > 0) throw rateLimitedError("backfill_readings", backfillRate, "readings", w);
       }
       if (batch.live > 0) {
         const w = liveBuckets.take(tenantId, liveRate, batch.live);
-        if (w > 0) throw rateLimited("readings", liveRate, "readings", w);
+        if (w > 0) throw rateLimitedError("readings", liveRate, "readings", w);
       }
 
       await sink.publish(tenantId, batch);

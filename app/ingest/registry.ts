@@ -144,43 +144,6 @@ export class AttributeRegistry {
   }
 }
 
-export interface TenantSettings {
-  unknownAttributes: "reject" | "register";
-  liveWindowSeconds: number | null;
-  rateLimitRps: number | null;
-}
-
-const SETTINGS_TTL_MS = 30_000;
-
-/** The tenant row's ingest settings, cached for 30 s per process. */
-export class TenantSettingsCache {
-  private readonly cache = new Map<string, { settings: TenantSettings; expires: number }>();
-  constructor(private readonly pool: Pool) {}
-
-  async get(tenantId: string): Promise<TenantSettings> {
-    const hit = this.cache.get(tenantId);
-    if (hit && hit.expires > Date.now()) return hit.settings;
-    const row = await withTenant(
-      this.pool,
-      tenantId,
-      async (c) =>
-        (
-          await c.query<{ unknown_attributes: "reject" | "register"; live_window_seconds: number | null; rate_limit_rps: number | null }>(
-            "SELECT unknown_attributes, live_window_seconds, rate_limit_rps FROM tenants",
-          )
-        ).rows[0],
-      { readOnly: true },
-    );
-    const settings: TenantSettings = {
-      unknownAttributes: row?.unknown_attributes ?? "reject",
-      liveWindowSeconds: row?.live_window_seconds ?? null,
-      rateLimitRps: row?.rate_limit_rps ?? null,
-    };
-    this.cache.set(tenantId, { settings, expires: Date.now() + SETTINGS_TTL_MS });
-    return settings;
-  }
-}
-
 const registries = new WeakMap<Pool, AttributeRegistry>();
 
 /** The one registry of a pool in this process (the API and the direct sink share it). */

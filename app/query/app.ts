@@ -18,6 +18,7 @@ import type { AtlasConfig } from "../shared/config";
 import { Authenticator, requireApiKey } from "../shared/http/auth";
 import { AppError, asyncHandler } from "../shared/http/errors";
 import { rateLimit } from "../shared/http/rate-limit";
+import { TenantSettingsCache } from "../shared/tenant-settings";
 import { authenticate } from "../shared/tenants";
 import { createAnalyticsRouter } from "./analytics/router";
 import { AttributeCatalog } from "./catalog";
@@ -80,11 +81,12 @@ export function createQueryRouter(deps: QueryDeps): Router {
     searchPlan: deps.searchPlan ?? DEFAULT_SEARCH_PLAN,
   };
 
+  const tenantSettings = new TenantSettingsCache(deps.primary);
   const router = Router();
   router.use(
     ["/v1/entities", "/v1/analytics"],
     requireApiKey(deps.authenticate ?? ((key) => authenticate(deps.primary, key))),
-    rateLimit({ ratePerSecond: deps.config.TENANT_RATE_LIMIT_RPS, name: "query" }),
+    rateLimit({ ratePerSecond: async (t) => (await tenantSettings.get(t)).rateLimitRps ?? deps.config.TENANT_RATE_LIMIT_RPS, name: "query" }),
   );
   router.post(
     "/v1/entities/search",

@@ -9,14 +9,10 @@ import { tenantOf } from "./auth";
 import { counter } from "./metrics";
 
 export interface RateLimitOptions {
-  /** Sustained requests per second per tenant. */
-  ratePerSecond: number;
-  /** Burst size. Defaults to 2× the rate. */
-  burst?: number;
+  /** Sustained requests per second of a tenant: one rate for all, or the tenant's own (e.g. its row's override). */
+  ratePerSecond: number | ((tenantId: string) => Promise<number>);
   /** Name of the limit, reported in the 429 body. */
   name: string;
-  /** Weight of one request (e.g. readings in an ingest batch). Defaults to 1. */
-  cost?: (req: Parameters<RequestHandler>[0]) => number;
 }
 
 const limited = counter("atlas_rate_limited_total", "Requests refused by a per-tenant rate limit", ["limit"]);
@@ -39,21 +35,41 @@ export class TokenBuckets {
   }
 }
 
+/** Token buckets of tenants whose rates may differ (a tenant's own rate picks its bucket set). Burst: 2× the rate. */
+export class RatedBuckets {
+  private readonly byRate = new Map<number, TokenBuckets>();
+  take(tenantId: string, rate: number, cost: number): number {
+    let b = this.byRate.get(rate);
+    if (!b) this.byRate.set(rate, (b = new TokenBuckets(rate, rate * 2)));
+    // A single request larger than the burst would never pass: charge at most the burst.
+    return b.take(tenantId, Math.min(cost, rate * 2));
+  }
+}
+
+/** The 429 of a limit: Retry-After in whole seconds, the body naming the limit and its rate. */
+export function rateLimitedError(limit: string, rate: number, unit: string, waitSeconds: number): AppError {
+  limited.inc({ limit });
+  return new AppError(
+    429,
+    "rate_limited",
+    `tenant is over its ${limit} limit of ${rate} ${unit}/s`,
+    undefined,
+    { limit, rate_per_second: rate },
+    Math.max(1, Math.ceil(waitSeconds)),
+  );
+}
+
+/** Per-tenant request rate, checked before any body is read. */
 export function rateLimit(opts: RateLimitOptions): RequestHandler {
-  const buckets = new TokenBuckets(opts.ratePerSecond, opts.burst ?? opts.ratePerSecond * 2);
+  const buckets = new RatedBuckets();
+  const rateOf = opts.ratePerSecond;
   return (req, res, next) => {
-    const wait = buckets.take(tenantOf(res), opts.cost ? opts.cost(req) : 1);
-    if (wait === 0) return next();
-    limited.inc({ limit: opts.name });
-    next(
-      new AppError(
-        429,
-        "rate_limited",
-        `tenant is over its ${opts.name} limit of ${opts.ratePerSecond}/s`,
-        undefined,
-        { limit: opts.name, rate_per_second: opts.ratePerSecond },
-        Math.max(1, Math.ceil(wait)),
-      ),
-    );
+    const tenantId = tenantOf(res);
+    const check = (rate: number) => {
+      const wait = buckets.take(tenantId, rate, 1);
+      next(wait === 0 ? undefined : rateLimitedError(opts.name, rate, "requests", wait));
+    };
+    if (typeof rateOf === "number") check(rateOf);
+    else rateOf(tenantId).then(check, next);
   };
 }
