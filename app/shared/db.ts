@@ -24,9 +24,28 @@ export function createPool(url: string, name: string, opts: PoolOptions = {}): P
     idleTimeoutMillis: 30_000,
     application_name: `atlas-${name}`,
   });
-  // An idle client losing its server (restart, failover) must not crash the process.
-  pool.on("error", (err) => log.warn("idle database client error", { pool: name, error: err }));
+  surviveLostConnections(pool, name);
   return pool;
+}
+
+const equippedPools = new WeakSet<Pool>();
+
+/**
+ * Keeps a lost connection from killing the process. pg emits 'error' on a
+ * client whose server goes away (a restart, a crash, a failover, a dropped
+ * database); the pool listens only while the client is idle, so a checked-out
+ * client (a transaction in progress) had no listener and the process died of
+ * "Connection terminated unexpectedly" (found by
+ * tests/integration/faults/postgres-restart.test.ts in the batch writer).
+ * With a listener the error reaches the statement in flight (or the next
+ * one), the transaction fails, nothing is committed, and the client is not
+ * pooled again. Idempotent; for pools made elsewhere too.
+ */
+export function surviveLostConnections(pool: Pool, name = "pool"): void {
+  if (equippedPools.has(pool)) return;
+  equippedPools.add(pool);
+  pool.on("error", (err) => log.warn("idle database client error", { pool: name, error: err }));
+  pool.on("connect", (client) => client.on("error", (err) => log.warn("database connection lost", { pool: name, error: err })));
 }
 
 export async function withClient<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {

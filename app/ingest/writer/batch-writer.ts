@@ -19,14 +19,14 @@
  */
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from "kafkajs";
 import type { Redis } from "ioredis";
-import { WRITER_ROLE, withTransaction, type Pool } from "../../shared/db";
+import { surviveLostConnections, WRITER_ROLE, withTransaction, type Pool } from "../../shared/db";
 import { log } from "../../shared/log";
 import { ensureTopics } from "../kafka";
 import { decodeMessage, isDataType, valueFitsType } from "../messages";
 import { DEFAULT_TOPICS, WRITER_GROUP_ID, type DataType, type TelemetryMessage, type TopicNames } from "../types";
 import { invalidateTouched } from "./invalidate";
 import { consumerLag, dlqMessages, recordStored } from "./metrics";
-import { isDataError, storeBatch, surviveLostConnections, type StoreResult } from "./store-batch";
+import { isDataError, storeBatch, type StoreResult } from "./store-batch";
 
 export interface BatchWriterOptions {
   kafka: Kafka;
@@ -124,7 +124,7 @@ export class BatchWriter {
     });
     this.admin = opts.kafka.admin();
     this.types = new WriterTypes(opts.pool);
-    surviveLostConnections(opts.pool);
+    surviveLostConnections(opts.pool, "writer"); // the pool may come from elsewhere (tests, npm start)
   }
 
   async start(): Promise<void> {

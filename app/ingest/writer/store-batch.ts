@@ -14,8 +14,7 @@ import { randomUUID } from "crypto";
 import { Readable } from "stream";
 import { pipeline } from "stream/promises";
 import { from as copyFrom } from "pg-copy-streams";
-import { WRITER_ROLE, type Pool, type PoolClient } from "../../shared/db";
-import { log } from "../../shared/log";
+import { WRITER_ROLE, type Pool } from "../../shared/db";
 import { PoisonMessageError } from "../messages";
 import type { DataType, TelemetryMessage, TypedValue } from "../types";
 import { stepSeconds } from "./metrics";
@@ -128,27 +127,6 @@ export async function storeBatch(pool: Pool, source: Source, typeOf: TypeLookup)
     // A client whose COPY was aborted half-way may be unusable: do not pool it.
     client.release(broken || undefined);
   }
-}
-
-/**
- * Keeps a lost connection of a checked-out client from killing the process.
- * pg emits 'error' on a client whose server goes away (a primary restart or
- * crash); the pool listens only while the client is idle, so a client the
- * writer holds (a batch's transaction, the attribute type lookup) had no listener
- * and the writer process died of it ("Connection terminated unexpectedly"),
- * found by tests/integration/faults/postgres-restart.test.ts. With a listener
- * the error reaches the statement in flight (or the next one), the
- * transaction fails, nothing is committed, and the client is not pooled again.
- */
-export function surviveLostConnections(pool: Pool): void {
-  const equipped = new WeakSet<object>();
-  const equip = (client: PoolClient) => {
-    if (equipped.has(client)) return;
-    equipped.add(client);
-    client.on("error", (err) => log.warn("database connection lost", { error: err }));
-  };
-  pool.on("connect", equip);
-  pool.on("acquire", equip);
 }
 
 /**
