@@ -10,7 +10,7 @@
 import { expect } from "chai";
 import { useTestDatabase, type TestDatabase } from "../../helpers/db";
 import { startApi, testConfig, type RunningApi } from "../ingest/harness";
-import { makeTenant, startQueryApi, write, type QueryApi, type Tenant } from "../query/harness";
+import { makeTenant, startQueryApi, waitForReplica, write, type QueryApi, type Tenant } from "../query/harness";
 import { createWarehouse, send, warehouseFacts, type RawRequest, type RawResponse } from "./harness";
 
 interface Probe {
@@ -53,6 +53,7 @@ describe("fault suite, isolation: what tenant B learns about tenant A's ids, nam
     await warehouseFacts(wh.pool, a.id, a.attrs.get("secret_a")!, "secret_a", 100, [[hourAgo, 7]]);
     await warehouseFacts(wh.pool, b.id, b.attrs.get("temperature")!, "temperature", 200, [[hourAgo, 3]]);
     ingest = await startApi({ config: testConfig(db.url, { KAFKA_BROKERS: undefined, TENANT_RATE_LIMIT_RPS: "100000" }), pool: db.pool, mode: "direct" });
+    await waitForReplica(db); // else an eventual read may find the replica a moment behind these writes
     query = await startQueryApi(db, { warehouseUrl: wh.url });
     // A reads its entity (a cached copy exists) and takes a search cursor.
     for (let i = 0; i < 2; i++) expect((await query.request("GET", "/v1/entities/100", { tenant: a })).status).to.equal(200);

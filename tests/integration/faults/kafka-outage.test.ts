@@ -8,7 +8,8 @@ import { expect } from "chai";
 import { useTestDatabase } from "../../helpers/db";
 import { newSuffix, startApi, testConfig, waitFor, type Child, type RunningApi } from "../ingest/harness";
 import { expectExactlyOnce, Load, loadTenant, NO_RATE_LIMITS, settleAndAudit } from "./load";
-import { endChild, healStack, stackScript, startWriterProcess } from "./stack";
+import { endChild, healStack, startWriterProcess } from "./stack";
+import { stackPart } from "./stack-parts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,11 +49,11 @@ describe("fault: Kafka broker down under load", function () {
       let firstAckAfter = 0;
       try {
         await load.untilAcked(1_000);
-        const stopMs = await stackScript("kafka", action);
+        const stopMs = await stackPart("kafka", action);
         down = Date.now();
         await sleep(4_000);
         up = Date.now();
-        const startMs = await stackScript("kafka", "start");
+        const startMs = await stackPart("kafka", "start");
         const back = Date.now();
         const ackedBefore = load.answered(202).length;
         await waitFor(async () => load.answered(202).length > ackedBefore, 60_000, "a 202 after the broker is back");

@@ -9,7 +9,8 @@ import { expect } from "chai";
 import { useTestDatabase } from "../../helpers/db";
 import { newSuffix, startApi, testConfig, waitFor, type Child, type RunningApi } from "../ingest/harness";
 import { expectExactlyOnce, Load, loadTenant, NO_RATE_LIMITS, settleAndAudit } from "./load";
-import { endChild, healStack, stackScript, startWriterProcess } from "./stack";
+import { endChild, healStack, startWriterProcess } from "./stack";
+import { stackPart } from "./stack-parts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,11 +63,11 @@ describe("fault: PostgreSQL primary restarted under load", function () {
             "the writer inside a batch",
           );
         }
-        const stopMs = await stackScript("postgres", action, "primary");
+        const stopMs = await stackPart("postgres", action, "primary");
         down = Date.now();
         await sleep(3_000);
         up = Date.now();
-        const startMs = await stackScript("postgres", "start", "primary");
+        const startMs = await stackPart("postgres", "start", "primary");
         console.log(`      primary ${action} took ${stopMs} ms, start ${startMs} ms`);
         if (action === "kill") {
           const rows = await query("SELECT count(*)::int AS n FROM entity_values_staging");

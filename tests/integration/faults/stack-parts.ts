@@ -3,8 +3,9 @@
  * scripts of scripts/stack (start|stop|kill, run asynchronously so the load
  * of the test keeps running meanwhile) and WAL replay on the replica.
  *
- * Every caller must hold `flock -x /tmp/atlas-faults.lock` (see the brief in
- * tests/integration/faults): these faults hit the shared stack.
+ * These faults hit the whole stack: nothing else may run against it meanwhile
+ * (mocha runs the files one after another; a developer running suites side by
+ * side must not run a fault suite among them).
  */
 import { execFile } from "child_process";
 import path from "path";

@@ -1,26 +1,16 @@
 /**
- * Fault injection on the shared local stack, and putting it back: the parts'
- * own scripts (scripts/stack/*.sh), the batch writer as its own process, and
- * healStack() which every fault suite runs in its `after` hook so that the
- * suites after it find the stack as they expect it (primary and Kafka up, the
- * replica streaming, the Debezium connector streaming).
- * Run the fault suites holding `flock -x /tmp/atlas-faults.lock` (other runs
- * on the shared stack take it shared).
+ * Putting the shared local stack back after fault injection: healStack(),
+ * which every fault suite runs in its `after` hook so that the suites after
+ * it find the stack as they expect it (primary and Kafka up, the replica
+ * streaming, the Debezium connector streaming); and the batch writer as its
+ * own killable process.
  */
-import { execFile } from "child_process";
-import { promisify } from "util";
 import { Client } from "pg";
 import { connectorStreams } from "../../../app/cdc/register";
 import { SLOT_NAME } from "../../../app/cdc/connector-config";
 import { requireStackVar } from "../../helpers/stack-env";
 import { spawnEntry, waitFor, type Child } from "../ingest/harness";
-
-/** Runs a part's script asynchronously (the in-process API keeps serving meanwhile). Resolves with its duration, ms. */
-export async function stackScript(part: "kafka" | "postgres" | "connect", action: "start" | "stop" | "kill", target?: "primary"): Promise<number> {
-  const started = Date.now();
-  await promisify(execFile)("bash", [`scripts/stack/${part}.sh`, action, ...(target ? [target] : [])], { timeout: 180_000 });
-  return Date.now() - started;
-}
+import { stackPart } from "./stack-parts";
 
 /** The batch writer (app/ingest/writer-main.ts) as its own process on a test database and topic suffix. */
 export async function startWriterProcess(databaseUrl: string, suffix: string): Promise<Child> {
@@ -74,8 +64,8 @@ export async function replicaStreams(): Promise<boolean> {
  * works as the other suites expect. Throws, saying what, when it cannot.
  */
 export async function healStack(): Promise<void> {
-  await stackScript("kafka", "start");
-  await stackScript("postgres", "start", "primary");
+  await stackPart("kafka", "start");
+  await stackPart("postgres", "start", "primary");
   await waitFor(replicaStreams, 60_000, "the replica streaming from the primary again");
   // Only when some suite registered the CDC connector (its slot exists) is there a connector to heal.
   const slot = await primaryQuery<{ n: number }>("SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1", [SLOT_NAME]);
@@ -85,8 +75,8 @@ export async function healStack(): Promise<void> {
   // A broker or primary outage can leave Connect with an abandoned Debezium task
   // that keeps the slot (and its JMX names) in the worker's JVM, so that even
   // restartConnectorCleanly's new task never streams. Restarting the worker ends it.
-  await stackScript("connect", "stop");
+  await stackPart("connect", "stop");
   await primaryQuery("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", [SLOT_NAME]);
-  await stackScript("connect", "start");
+  await stackPart("connect", "start");
   if (!(await connectorStreams(databaseUrl, 180_000))) throw new Error("the Debezium connector does not stream after a restart of Connect");
 }
