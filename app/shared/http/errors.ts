@@ -37,10 +37,29 @@ export function asyncHandler(
   };
 }
 
+const DB_DOWN_CODES = new Set(["57P01", "57P02", "57P03", "53300", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
+
+/**
+ * Whether an error says the database cannot be reached right now (shutting
+ * down, restarting, refusing connections, the pool timing out), as opposed
+ * to a fault of the request: the client should retry, so 503, not 500.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === "string" ? e.code : "";
+  if (DB_DOWN_CODES.has(code) || code.startsWith("08")) return true;
+  const message = typeof e?.message === "string" ? e.message : "";
+  return /^(Connection terminated|timeout exceeded when trying to connect)/.test(message);
+}
+
 /** Maps body-parser and other library errors onto the contract's codes. */
 function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   const e = err as { type?: string; status?: number; message?: string; code?: unknown };
+  if (isDatabaseUnavailable(err)) {
+    log.warn("database unavailable", { error: e?.message, code: e?.code });
+    return unavailable("the database", 2);
+  }
   // PostgreSQL text and jsonb cannot hold NUL (22021 character_not_in_repertoire,
   // 22P05 untranslatable_character): only a client's text gets that far, so
   // it is the client's 400 whichever route let it through (routes should
