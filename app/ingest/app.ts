@@ -13,7 +13,7 @@ import type { AtlasConfig } from "../shared/config";
 import type { Pool } from "../shared/db";
 import { requireApiKey, tenantOf } from "../shared/http/auth";
 import { AppError, asyncHandler, badRequest } from "../shared/http/errors";
-import { RatedBuckets, rateLimitedError } from "../shared/http/rate-limit";
+import { RatedBuckets, rateLimit, rateLimitedError, tenantRequestRate } from "../shared/http/rate-limit";
 import { authenticate } from "../shared/tenants";
 import { accepted, collectReadings, UnparsableLine, type AcceptLimits } from "./accept";
 import { bodyKind, ndjsonLines, readText } from "./body";
@@ -53,7 +53,6 @@ export function createIngestRouter(deps: IngestDeps): Router {
   const { config, pool, sink } = deps;
   const registry = registryFor(pool);
   const settingsCache = new TenantSettingsCache(pool);
-  const requestBuckets = new RatedBuckets();
   const liveBuckets = new RatedBuckets();
   const backfillBuckets = new RatedBuckets();
   const liveRate = deps.rateLimits?.liveReadingsPerSecond ?? 50_000;
@@ -72,12 +71,10 @@ export function createIngestRouter(deps: IngestDeps): Router {
   router.post(
     "/v1/telemetry",
     auth,
+    rateLimit({ ratePerSecond: tenantRequestRate(settingsCache, config.TENANT_RATE_LIMIT_RPS), name: "requests" }),
     asyncHandler(async (req, res) => {
       const tenantId = tenantOf(res);
       const settings = await settingsCache.get(tenantId);
-      const rps = settings.rateLimitRps ?? config.TENANT_RATE_LIMIT_RPS;
-      const wait = requestBuckets.take(tenantId, rps, 1);
-      if (wait > 0) throw rateLimitedError("requests", rps, "requests", wait);
 
       const kind = bodyKind(req);
       let source: AsyncIterable<unknown> | Iterable<unknown>;

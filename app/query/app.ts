@@ -17,7 +17,7 @@ import type { Redis } from "ioredis";
 import type { AtlasConfig } from "../shared/config";
 import { Authenticator, requireApiKey } from "../shared/http/auth";
 import { AppError, asyncHandler } from "../shared/http/errors";
-import { rateLimit } from "../shared/http/rate-limit";
+import { rateLimit, tenantRequestRate } from "../shared/http/rate-limit";
 import { TenantSettingsCache } from "../shared/tenant-settings";
 import { authenticate } from "../shared/tenants";
 import { createAnalyticsRouter } from "./analytics/router";
@@ -86,7 +86,7 @@ export function createQueryRouter(deps: QueryDeps): Router {
   router.use(
     ["/v1/entities", "/v1/analytics"],
     requireApiKey(deps.authenticate ?? ((key) => authenticate(deps.primary, key))),
-    rateLimit({ ratePerSecond: async (t) => (await tenantSettings.get(t)).rateLimitRps ?? deps.config.TENANT_RATE_LIMIT_RPS, name: "query" }),
+    rateLimit({ ratePerSecond: tenantRequestRate(tenantSettings, deps.config.TENANT_RATE_LIMIT_RPS), name: "query" }),
   );
   router.post(
     "/v1/entities/search",

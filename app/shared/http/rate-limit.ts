@@ -7,6 +7,7 @@ import type { RequestHandler } from "express";
 import { AppError } from "./errors";
 import { tenantOf } from "./auth";
 import { counter } from "./metrics";
+import type { TenantSettingsCache } from "../tenant-settings";
 
 export interface RateLimitOptions {
   /** Sustained requests per second of a tenant: one rate for all, or the tenant's own (e.g. its row's override). */
@@ -72,4 +73,9 @@ export function rateLimit(opts: RateLimitOptions): RequestHandler {
     if (typeof rateOf === "number") check(rateOf);
     else rateOf(tenantId).then(check, next);
   };
+}
+
+/** A tenant's request rate: its row's rate_limit_rps, else the deployment's default. */
+export function tenantRequestRate(settings: TenantSettingsCache, defaultRps: number): (tenantId: string) => Promise<number> {
+  return async (tenantId) => (await settings.get(tenantId)).rateLimitRps ?? defaultRps;
 }
