@@ -37,15 +37,22 @@ export interface SearchPage {
 
 type Scope = { window: number } | { ids: string[] } | null;
 
+/** Recency order, which entity_jsonb_recent serves and the cursor follows. */
+const ORDER = "ORDER BY updated_at DESC, entity_id DESC";
+
+/** The rows after the cursor in that order, as WHERE conditions (none without a cursor); binds its values. */
+function afterCursor(after: CursorPosition | null, bind: (v: unknown) => string): string[] {
+  return after ? [`(updated_at, entity_id) < (${bind(after.updatedAt)}::timestamptz, ${bind(after.entityId)}::bigint)`] : [];
+}
+
 function pageSql(tenantId: string, f: FilterSql, after: CursorPosition | null, limit: number, scope: Scope) {
   const params: unknown[] = [tenantId, ...f.params];
   const bind = (v: unknown) => `$${params.push(v)}`;
-  const keyset = after ? [`(updated_at, entity_id) < (${bind(after.updatedAt)}::timestamptz, ${bind(after.entityId)}::bigint)`] : [];
-  const order = "ORDER BY updated_at DESC, entity_id DESC";
+  const keyset = afterCursor(after, bind);
   let from = "entity_jsonb";
   const where = ["tenant_id = $1", ...f.clauses];
   if (scope && "window" in scope) {
-    from = `(SELECT * FROM entity_jsonb WHERE ${["tenant_id = $1", ...keyset].join(" AND ")} ${order} LIMIT ${bind(scope.window)}) w`;
+    from = `(SELECT * FROM entity_jsonb WHERE ${["tenant_id = $1", ...keyset].join(" AND ")} ${ORDER} LIMIT ${bind(scope.window)}) w`;
   } else {
     where.push(...keyset);
     if (scope) where.push(`entity_id = ANY(${bind(scope.ids)}::bigint[])`);
@@ -56,7 +63,7 @@ function pageSql(tenantId: string, f: FilterSql, after: CursorPosition | null, l
       to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position
     FROM ${from}
     WHERE ${where.join("\n      AND ")}
-    ${order}
+    ${ORDER}
     LIMIT ${bind(limit + 1)}`;
   return { text, params };
 }
@@ -106,11 +113,7 @@ export async function searchEntities(
 /** Whether the tenant has more than `n` rows past the cursor (an index-only walk of the recency index). */
 async function hasMoreThan(client: PoolClient, tenantId: string, after: CursorPosition | null, n: number): Promise<boolean> {
   const params: unknown[] = [tenantId, n];
-  const keyset = after ? `AND (updated_at, entity_id) < ($3::timestamptz, $4::bigint)` : "";
-  if (after) params.push(after.updatedAt, after.entityId);
-  const { rows } = await client.query(
-    `SELECT 1 FROM entity_jsonb WHERE tenant_id = $1 ${keyset} ORDER BY updated_at DESC, entity_id DESC OFFSET $2 LIMIT 1`,
-    params,
-  );
+  const where = ["tenant_id = $1", ...afterCursor(after, (v) => `$${params.push(v)}`)];
+  const { rows } = await client.query(`SELECT 1 FROM entity_jsonb WHERE ${where.join(" AND ")} ${ORDER} OFFSET $2 LIMIT 1`, params);
   return rows.length > 0;
 }
