@@ -11,7 +11,10 @@
 import { Kafka, logLevel } from "kafkajs";
 import { Pool } from "pg";
 import { startLoader } from "../app/cdc/loader/loader";
-import { connectorStreams, restartConnectorCleanly } from "../app/cdc/register";
+import { CONNECTOR_NAME } from "../app/cdc/connector-config";
+import { ensurePublication } from "../app/cdc/publication";
+import { connectorStreams, registerConnector, restartConnectorCleanly } from "../app/cdc/register";
+import { offerLoad } from "./offered-load";
 import type { StackEnv } from "./db";
 import { createBenchTenant, type BenchTenant } from "./db";
 import { postBody, Workload } from "./generate";
@@ -20,8 +23,12 @@ import { ResourceSampler, round, summarize, type ProcessGroup, type ResourceRepo
 
 export interface CdcOptions {
   runId: string;
-  durationSeconds: number;
-  concurrency: number;
+  /** The freshness phase: this rate (values/s) offered for this long. */
+  freshnessRate: number;
+  freshnessSeconds: number;
+  /** The throughput phase. */
+  throughputRate: number;
+  throughputSeconds: number;
   seed: number;
   tsNode: boolean;
   keep: boolean;
@@ -29,27 +36,50 @@ export interface CdcOptions {
   log: (s: string) => void;
 }
 
+export interface CdcPhase {
+  offered_values_per_sec: number;
+  values: number;
+  load_seconds: number;
+  late_posts: number;
+  drain_seconds: number;
+  values_per_sec_end_to_end: number;
+  events: number;
+  freshness_p50_s: number;
+  freshness_p95_s: number;
+  freshness_p99_s: number;
+  freshness_max_s: number;
+}
+
 export type CdcResult =
   | { measured: false; reason: string }
   | {
       measured: true;
-      events: number;
-      values: number;
-      load_seconds: number;
       freshness_p50_s: number;
       freshness_p95_s: number;
-      freshness_p99_s: number;
-      freshness_max_s: number;
-      drain_seconds: number;
-      ingest_values_per_sec_during: number;
+      sustained_values_per_sec: number;
+      freshness: CdcPhase;
+      throughput: CdcPhase;
       resources: ResourceReport;
+      definitions: Record<string, string>;
     };
 
-async function connectorState(connectUrl: string | undefined): Promise<string> {
+/**
+ * RUNNING, or why not. Registers the connector (npm run cdc:register does the
+ * same) when Connect does not know it, and brings the publication to the
+ * captured tables when it does (an older checkout may have registered it).
+ */
+async function ensureConnector(stack: StackEnv, log: (s: string) => void): Promise<string> {
+  const connectUrl = stack.KAFKA_CONNECT_URL;
   if (!connectUrl) return "no KAFKA_CONNECT_URL in the stack";
   try {
-    const res = await fetch(`${connectUrl}/connectors/atlas-postgres/status`);
-    if (res.status === 404) return "the Debezium connector atlas-postgres is not registered (npm run cdc:register / app/cdc/register-cli.ts)";
+    const res = await fetch(`${connectUrl}/connectors/${CONNECTOR_NAME}/status`);
+    if (res.status === 404) {
+      log(`cdc: the Debezium connector ${CONNECTOR_NAME} is not registered; registering it`);
+      await registerConnector({ databaseUrl: stack.DATABASE_URL, connectUrl });
+      return ensureConnector(stack, log);
+    }
+    const primary = new Pool({ connectionString: stack.DATABASE_URL, max: 1 });
+    await ensurePublication(primary).finally(() => primary.end());
     const s = (await res.json()) as { connector?: { state?: string }; tasks?: Array<{ state?: string }> };
     const states = [s.connector?.state, ...(s.tasks ?? []).map((t) => t.state)];
     return states.every((x) => x === "RUNNING") && states.length > 1 ? "RUNNING" : `connector states: ${states.join(", ")}`;
@@ -60,7 +90,7 @@ async function connectorState(connectUrl: string | undefined): Promise<string> {
 
 export async function runCdc(stack: StackEnv, opts: CdcOptions): Promise<CdcResult> {
   const { log } = opts;
-  const state = await connectorState(stack.KAFKA_CONNECT_URL);
+  const state = await ensureConnector(stack, log);
   if (state !== "RUNNING") return { measured: false, reason: state };
   if (!stack.WAREHOUSE_URL) return { measured: false, reason: "no WAREHOUSE_URL in the stack" };
   // RUNNING is not enough: a task Connect abandoned (after a Kafka outage) can
@@ -104,57 +134,83 @@ export async function runCdc(stack: StackEnv, opts: CdcOptions): Promise<CdcResu
     // Let the group join and the first (idle) fetch happen before the load starts.
     await new Promise((r) => setTimeout(r, 5_000));
 
-    const sampler = new ResourceSampler(opts.groups(api, writer));
-    const baseMs = Date.now() - 2 * 3600_000;
-    let next = 0;
-    let values = 0;
-    collecting = true;
-    sampler.start();
-    const t0 = Date.now();
-    log(`cdc: ${opts.durationSeconds} s of ingest load into database atlas (tenant bench-cdc-${opts.runId}), loader group ${group}`);
-    await Promise.all(
-      Array.from({ length: opts.concurrency }, async () => {
-        while (Date.now() - t0 < opts.durationSeconds * 1000) {
-          const p = w.post(next++, baseMs);
+    // One open-loop phase: `rate` values/s offered for `seconds`, then wait
+    // until the warehouse holds every accepted value.
+    let base = Date.now() - 2 * 3600_000;
+    let loadedBefore = 0;
+    const valuesPerPost = w.opts.readingsPerPost * w.opts.valuesPerReading;
+    const phase = async (name: string, rate: number, seconds: number): Promise<CdcPhase> => {
+      const phaseBase = base;
+      lags.length = 0;
+      collecting = true;
+      const t0 = Date.now();
+      log(`cdc ${name}: ${rate} values/s offered for ${seconds} s into database atlas (tenant bench-cdc-${opts.runId}), loader group ${group}`);
+      const load = await offerLoad({
+        postsPerSecond: rate / valuesPerPost,
+        seconds,
+        maxInFlight: 16,
+        send: async (i) => {
+          const p = w.post(i, phaseBase);
           const res = await fetch(`${api!.url}/v1/telemetry`, {
             method: "POST",
             headers: { authorization: `Bearer ${tenant!.apiKey}`, "content-type": "application/json" },
             body: postBody(w, p.readings),
-          });
-          await res.arrayBuffer();
-          if (res.status === 202) values += p.readings.reduce((n, r) => n + r.values.length, 0);
-          else await new Promise((r) => setTimeout(r, 1000));
+          }).catch(() => null);
+          await res?.arrayBuffer();
+          return res?.status === 202 ? p.readings.reduce((n, r) => n + r.values.length, 0) : 0;
+        },
+      });
+      base += load.posts * w.opts.readingsPerPost + 60_000;
+      const values = load.accepted_values;
+      log(`cdc ${name}: ${values} values accepted in ${round(load.seconds, 1)} s; waiting for the warehouse to hold them`);
+      const drain0 = Date.now();
+      let loaded = 0;
+      for (const deadline = Date.now() + 300_000; ; ) {
+        const { rows } = await warehouse.query<{ n: string }>("SELECT count(*) AS n FROM fact_readings WHERE tenant_id = $1", [tenant!.tenantId]);
+        loaded = Number(rows[0].n) - loadedBefore;
+        if (loaded >= values) break;
+        if (Date.now() > deadline) {
+          log(`cdc ${name}: warehouse holds ${loaded} of ${values} rows after 5 min; reporting what was loaded`);
+          break;
         }
-      }),
-    );
-    const loadSeconds = (Date.now() - t0) / 1000;
-    log(`cdc: ${values} values accepted; waiting for the warehouse to hold them`);
-    const drain0 = Date.now();
-    for (const deadline = Date.now() + 300_000; ; ) {
-      const { rows } = await warehouse.query<{ n: string }>("SELECT count(*) AS n FROM fact_readings WHERE tenant_id = $1", [tenant.tenantId]);
-      if (Number(rows[0].n) >= values) break;
-      if (Date.now() > deadline) {
-        log(`cdc: warehouse holds ${rows[0].n} of ${values} rows after 5 min; reporting what was loaded`);
-        break;
+        await new Promise((r) => setTimeout(r, 250));
       }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const drainSeconds = (Date.now() - drain0) / 1000;
-    collecting = false;
+      loadedBefore += loaded;
+      collecting = false;
+      const s = summarize(lags.map((x) => x * 1000));
+      const total = (Date.now() - t0) / 1000;
+      return {
+        offered_values_per_sec: rate,
+        values,
+        load_seconds: round(load.seconds, 1),
+        late_posts: load.late_posts,
+        drain_seconds: round((Date.now() - drain0) / 1000, 1),
+        values_per_sec_end_to_end: Math.round(loaded / total),
+        events: s.count,
+        freshness_p50_s: round(s.p50_ms / 1000, 2),
+        freshness_p95_s: round(s.p95_ms / 1000, 2),
+        freshness_p99_s: round(s.p99_ms / 1000, 2),
+        freshness_max_s: round(s.max_ms / 1000, 2),
+      };
+    };
+
+    const sampler = new ResourceSampler(opts.groups(api, writer));
+    sampler.start();
+    const freshness = await phase("freshness", opts.freshnessRate, opts.freshnessSeconds);
+    const throughput = await phase("throughput", opts.throughputRate, opts.throughputSeconds);
     const resources = sampler.stop();
-    const s = summarize(lags.map((x) => x * 1000));
     return {
       measured: true,
-      events: s.count,
-      values,
-      load_seconds: round(loadSeconds, 1),
-      freshness_p50_s: round(s.p50_ms / 1000, 2),
-      freshness_p95_s: round(s.p95_ms / 1000, 2),
-      freshness_p99_s: round(s.p99_ms / 1000, 2),
-      freshness_max_s: round(s.max_ms / 1000, 2),
-      drain_seconds: round(drainSeconds, 1),
-      ingest_values_per_sec_during: Math.round(values / loadSeconds),
+      freshness_p50_s: freshness.freshness_p50_s,
+      freshness_p95_s: freshness.freshness_p95_s,
+      sustained_values_per_sec: throughput.values_per_sec_end_to_end,
+      freshness,
+      throughput,
       resources,
+      definitions: {
+        freshness: "per loaded change event, warehouse commit time − primary commit time (Debezium source.ts_ms), while the freshness rate is offered open loop",
+        sustained_values_per_sec: "values offered open loop at the throughput rate: values in the warehouse / (first post → the warehouse holds them all)",
+      },
     };
   } finally {
     await loader?.stop().catch(() => undefined);
@@ -173,6 +229,7 @@ export async function runCdc(stack: StackEnv, opts: CdcOptions): Promise<CdcResu
 async function removeTenant(pool: Pool, warehouse: Pool, tenantId: string, group: string): Promise<void> {
   // As the owner (a superuser locally): history and projection have no foreign key to tenants.
   await pool.query("DELETE FROM entity_values_ts WHERE tenant_id = $1", [tenantId]);
+  await pool.query("DELETE FROM entity_latest WHERE tenant_id = $1", [tenantId]);
   await pool.query("DELETE FROM entity_jsonb WHERE tenant_id = $1", [tenantId]);
   await pool.query("DELETE FROM tenants WHERE tenant_id = $1", [tenantId]); // cascades to attributes, keys, entities
   for (const table of ["fact_readings", "current_state", "dim_entities", "dim_attributes", "dim_tenants"]) {

@@ -20,6 +20,7 @@ import type { BenchTenant } from "./db";
 import { copyHistory, historyLine } from "./db";
 import type { Reading, Workload } from "./generate";
 import { postBody, Rng } from "./generate";
+import { offerLoad } from "./offered-load";
 import { readCounter, type Service } from "./services";
 import { ResourceSampler, round, sinceMs, summarize, type ProcessGroup, type ResourceReport, type Summary } from "./stats";
 
@@ -49,7 +50,10 @@ export interface IngestResult {
   p99_commit_ms: number;
   http: { status_counts: Record<string, number>; post: Summary };
   verified_rows: number;
-  copy_ceiling: { values: number; seconds: number; values_per_sec: number };
+  copy_ceiling: { values: number; seconds: number; values_per_sec: number; wal_bytes_per_value: number };
+  /** WAL written per stored value during the run (the whole server; nothing else writes then), and against the COPY ceiling's. */
+  wal_bytes_per_value: number;
+  wal_multiple_of_copy: number;
   naive: { values: number; seconds: number; values_per_sec: number; concurrency: number };
   fraction_of_copy_ceiling: number;
   multiple_of_naive: number;
@@ -113,6 +117,23 @@ class ProbeWatcher {
   }
 }
 
+/** POST /v1/telemetry. */
+export async function postTelemetry(api: Service, body: string, key: string): Promise<{ status: number; text: string; retryAfter: number }> {
+  const res = await fetch(`${api.url}/v1/telemetry`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, text, retryAfter: Number(res.headers.get("retry-after") ?? 1) };
+}
+
+/** The server's current WAL position, bytes. */
+export async function walPosition(pool: Pool): Promise<bigint> {
+  const { rows } = await pool.query<{ b: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint::text AS b");
+  return BigInt(rows[0].b);
+}
+
 /** The COPY text of readings of one tenant, under `asTenantId`. */
 function* copyLines(w: Workload, t: BenchTenant, asTenantId: string, readings: Reading[], receivedIso: string): Generator<string> {
   for (const r of readings) {
@@ -131,15 +152,7 @@ export async function runIngest(
   opts: IngestOptions,
 ): Promise<IngestResult> {
   const { log } = opts;
-  const post = async (body: string, key: string) => {
-    const res = await fetch(`${api.url}/v1/telemetry`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body,
-    });
-    const text = await res.text();
-    return { status: res.status, text, retryAfter: Number(res.headers.get("retry-after") ?? 1) };
-  };
+  const post = (body: string, key: string) => postTelemetry(api, body, key);
 
   // Warm-up: JIT, registry caches, producer and consumer connections. Own time range (3 h earlier).
   log("ingest: warm-up");
@@ -171,6 +184,7 @@ export async function runIngest(
   const timeline: Array<[number, number]> = [];
 
   log(`ingest: ${opts.durationSeconds} s of POSTs (${w.opts.readingsPerPost} readings × ${w.opts.valuesPerReading} values) at concurrency ${opts.concurrency}`);
+  const wal0 = await walPosition(pool);
   const start = process.hrtime.bigint();
   sampler.start();
   watcher.start();
@@ -240,6 +254,7 @@ export async function runIngest(
   clearInterval(progress);
   watcher.stop();
   const resources = sampler.stop();
+  const walBytes = Number((await walPosition(pool)) - wal0);
   const e2eSeconds = endMs / 1000;
 
   // Steady rate: committed values between 20 % and 80 % of the total, from the timeline.
@@ -278,17 +293,19 @@ export async function runIngest(
   }
   // Generating the text costs CPU too; time the COPY over pre-built chunks only.
   const chunks = [...allCopyLines()];
+  const copyWal0 = await walPosition(pool);
   const c0 = process.hrtime.bigint();
   await copyHistory(pool, chunks);
   const copySeconds = sinceMs(c0) / 1000;
+  const copyWalBytes = Number((await walPosition(pool)) - copyWal0);
   chunks.length = 0;
 
   // ----- baseline 2: the naive path, one autocommitted INSERT per value -----
   const naiveTenant = tenants.map(() => randomUUID());
   const naiveConcurrency = opts.concurrency;
-  log(`ingest: naive path: ${opts.naiveSeconds} s of single-row INSERTs at concurrency ${naiveConcurrency}`);
+  if (opts.naiveSeconds > 0) log(`ingest: naive path: ${opts.naiveSeconds} s of single-row INSERTs at concurrency ${naiveConcurrency}`);
   const rows: string[][] = [];
-  for (let i = 0; rows.length < 2_000_000 && i < nextPost; i++) {
+  for (let i = 0; opts.naiveSeconds > 0 && rows.length < 2_000_000 && i < nextPost; i++) {
     const p = w.post(i, opts.baseMs);
     const t = tenants[p.tenant];
     for (const r of p.readings) for (const [a, v] of r.values) rows.push([naiveTenant[p.tenant], String(r.entityId), String(t.attributeIds[a]), new Date(r.tsMs).toISOString(), w.catalog[a].type, String(v)]);
@@ -336,7 +353,9 @@ export async function runIngest(
     p99_commit_ms: latency.p99_ms,
     http: { status_counts: statusCounts, post: summarize(postMs) },
     verified_rows: verified,
-    copy_ceiling: { values: copyValues, seconds: round(copySeconds, 2), values_per_sec: Math.round(copyRate) },
+    copy_ceiling: { values: copyValues, seconds: round(copySeconds, 2), values_per_sec: Math.round(copyRate), wal_bytes_per_value: round(copyWalBytes / copyValues, 1) },
+    wal_bytes_per_value: round(walBytes / accepted, 1),
+    wal_multiple_of_copy: round(walBytes / accepted / (copyWalBytes / copyValues), 2),
     naive: { values: naiveDone, seconds: round(naiveSeconds, 2), values_per_sec: Math.round(naiveRate), concurrency: naiveConcurrency },
     fraction_of_copy_ceiling: round(valuesPerSec / copyRate, 3),
     multiple_of_naive: round(valuesPerSec / naiveRate, 1),
@@ -357,3 +376,141 @@ export async function topStatements(pool: Pool, limit = 8): Promise<Array<{ quer
   );
   return rows;
 }
+
+export interface SustainedAttempt {
+  offered_values_per_sec: number;
+  seconds: number;
+  accepted_values: number;
+  refused_posts: number;
+  late_posts: number;
+  committed_values_per_sec: number;
+  commit_latency: Summary;
+  /** Values accepted but not yet committed, averaged over the middle and the last third of the hold. */
+  backlog_middle_third: number;
+  backlog_last_third: number;
+  held: boolean;
+  why_not: string | null;
+}
+
+export interface SustainedResult {
+  /** The highest offered rate that held (null: none of the tried rates did). */
+  values_per_sec: number | null;
+  p99_commit_ms: number | null;
+  attempts: SustainedAttempt[];
+  definition: string;
+}
+
+export interface SustainedOptions {
+  /** Offered rates to try, highest first; the first that holds is reported. */
+  rates: number[];
+  seconds: number;
+  /** Device time of the first attempt's readings; each attempt continues after the previous one. */
+  baseMs: number;
+  maxP99CommitMs: number;
+  log: (s: string) => void;
+}
+
+/**
+ * The writer keeping up: each rate is offered open-loop for `seconds`; it
+ * holds when every post was accepted and sent on time, commit latency p99
+ * stays within the bound, and the backlog (accepted − committed) of the last
+ * third is no larger than the middle third's plus one second of the rate.
+ */
+export async function runSustained(
+  pool: Pool,
+  w: Workload,
+  tenants: BenchTenant[],
+  api: Service,
+  writer: Service,
+  opts: SustainedOptions,
+): Promise<SustainedResult> {
+  const attempts: SustainedAttempt[] = [];
+  const valuesPerPost = w.opts.readingsPerPost * w.opts.valuesPerReading;
+  let baseMs = opts.baseMs;
+  for (const rate of opts.rates) {
+    const postsPerSecond = rate / valuesPerPost;
+    opts.log(`ingest sustained: ${rate} values/s offered for ${opts.seconds} s (${round(postsPerSecond, 1)} posts/s)`);
+    const storedBefore = await readCounter(writer.url, "atlas_ingest_values_stored_total");
+    const watcher = new ProbeWatcher(pool);
+    watcher.start();
+    let accepted = 0;
+    let refused = 0;
+    const backlog: Array<[number, number]> = [];
+    const start = process.hrtime.bigint();
+    const sampler = setInterval(async () => {
+      try {
+        const stored = (await readCounter(writer.url, "atlas_ingest_values_stored_total")) - storedBefore;
+        backlog.push([sinceMs(start) / 1000, accepted - stored]);
+      } catch {
+        // a missed sample
+      }
+    }, 1000);
+    const rng = new Rng(rate);
+    const base = baseMs;
+    const load = await offerLoad({
+      postsPerSecond,
+      seconds: opts.seconds,
+      maxInFlight: 32,
+      send: async (i, dueNs) => {
+        const p = w.post(i, base);
+        const t = tenants[p.tenant];
+        const r = await postTelemetry(api, postBody(w, p.readings), t.apiKey).catch(() => ({ status: 0 }));
+        if (r.status !== 202) {
+          refused++;
+          return 0;
+        }
+        const probe = p.readings[rng.int(p.readings.length)];
+        // Latency from the post's due time: a late send counts against the system.
+        watcher.add({ tenantId: t.tenantId, entityId: probe.entityId, attributeId: t.attributeIds[probe.values[0][0]], tsMs: probe.tsMs, startNs: dueNs });
+        const n = p.readings.reduce((k, x) => k + x.values.length, 0);
+        accepted += n;
+        return n;
+      },
+    });
+    clearInterval(sampler);
+    baseMs += load.posts * w.opts.readingsPerPost + 60_000;
+    // Let the probes of the last posts land (bounded), then judge.
+    for (const deadline = Date.now() + 30_000; watcher.outstanding > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    watcher.stop();
+    const stored = (await readCounter(writer.url, "atlas_ingest_values_stored_total")) - storedBefore;
+    const third = (from: number, to: number) => {
+      const xs = backlog.filter(([t]) => t >= from * opts.seconds && t < to * opts.seconds).map(([, b]) => b);
+      return xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : NaN;
+    };
+    const latency = summarize(watcher.latencies);
+    const middle = third(1 / 3, 2 / 3);
+    const last = third(2 / 3, 1.01);
+    const reasons: string[] = [];
+    if (refused > 0) reasons.push(`${refused} posts refused`);
+    if (load.late_posts > load.posts * 0.01) reasons.push(`${load.late_posts} posts sent late (the client could not offer the rate)`);
+    if (watcher.outstanding > 0) reasons.push(`${watcher.outstanding} probed readings not committed 30 s after the load`);
+    if (!(latency.p99_ms <= opts.maxP99CommitMs)) reasons.push(`commit p99 ${latency.p99_ms} ms > ${opts.maxP99CommitMs} ms`);
+    if (last > middle + rate) reasons.push(`backlog grew from ${middle} to ${last} values`);
+    const attempt: SustainedAttempt = {
+      offered_values_per_sec: rate,
+      seconds: round(load.seconds, 1),
+      accepted_values: accepted,
+      refused_posts: refused,
+      late_posts: load.late_posts,
+      committed_values_per_sec: Math.round(stored / load.seconds),
+      commit_latency: latency,
+      backlog_middle_third: middle,
+      backlog_last_third: last,
+      held: reasons.length === 0,
+      why_not: reasons.length ? reasons.join("; ") : null,
+    };
+    attempts.push(attempt);
+    opts.log(`ingest sustained: ${rate} values/s ${attempt.held ? "held" : `did not hold: ${attempt.why_not}`} (commit p99 ${latency.p99_ms} ms)`);
+    // Drain what is left before the next attempt, so attempts do not overlap.
+    for (const deadline = Date.now() + 300_000; Date.now() < deadline; ) {
+      if ((await readCounter(writer.url, "atlas_ingest_values_stored_total")) - storedBefore >= accepted) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (attempt.held) return { values_per_sec: rate, p99_commit_ms: latency.p99_ms, attempts, definition: SUSTAINED_DEFINITION };
+  }
+  return { values_per_sec: null, p99_commit_ms: null, attempts, definition: SUSTAINED_DEFINITION };
+}
+
+const SUSTAINED_DEFINITION =
+  "the highest of the tried offered rates (open loop, posts due at fixed intervals) that held for the whole hold: every post accepted and sent on time, " +
+  "commit latency p99 (post due time → first 50 ms poll finding the probed reading) within the bound, backlog of the last third ≤ the middle third's + 1 s of the rate";

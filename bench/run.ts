@@ -13,7 +13,11 @@
  * --hot-fraction F, --tenants N, --duration S (seconds of ingest load; query
  * phases take S/4 each, CDC S/2), --concurrency N (query clients),
  * --ingest-concurrency N (concurrent POSTs), --readings-per-post N,
- * --values-per-reading N, --scale, --only LIST, --keep, --profile (V8 CPU
+ * --values-per-reading N, --wide-values-per-reading N (the wide shape, default
+ * 20), --sustain-seconds S (hold of each sustained-rate attempt, default 180),
+ * --cdc-rate N and --cdc-seconds S (CDC freshness: offered values/s and hold,
+ * default 10000 for 120 s), --cdc-throughput-rate N (CDC throughput phase,
+ * default 40000 values/s for half the hold), --scale, --only LIST, --keep, --profile (V8 CPU
  * profiles of the API and writer), --ts-node (run services under ts-node
  * instead of the transpiled build), --seed N.
  */
@@ -25,7 +29,7 @@ import { configureLog } from "../app/shared/log";
 import { runCdc, deleteTopicsAndGroups, type CdcResult } from "./cdc";
 import { createBenchDatabase, createBenchTenant, ensureStack, seedDayOfPoints, seedEntities, type BenchDatabase, type BenchTenant } from "./db";
 import { Workload } from "./generate";
-import { runIngest, topStatements, type IngestResult } from "./ingest";
+import { runIngest, runSustained, topStatements, type IngestResult, type SustainedResult } from "./ingest";
 import { summarizeProfile, type ProfileSummary } from "./profile";
 import { createEavIndex, runQuery, type QueryResult } from "./query";
 import { table, targetsOf, writeResults, type Row } from "./report";
@@ -51,6 +55,11 @@ interface Flags {
   profile: boolean;
   tsNode: boolean;
   seed: number;
+  wideValuesPerReading: number;
+  sustainSeconds: number;
+  cdcRate: number;
+  cdcSeconds: number;
+  cdcThroughputRate: number;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -63,7 +72,7 @@ function parseFlags(argv: string[]): Flags {
     else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) raw.set(k, argv[++i]);
     else raw.set(k, "true");
   }
-  const known = ["entities", "attributes", "hot-fraction", "tenants", "duration", "concurrency", "ingest-concurrency", "readings-per-post", "values-per-reading", "scale", "only", "keep", "profile", "ts-node", "seed"];
+  const known = ["entities", "attributes", "hot-fraction", "tenants", "duration", "concurrency", "ingest-concurrency", "readings-per-post", "values-per-reading", "scale", "only", "keep", "profile", "ts-node", "seed", "wide-values-per-reading", "sustain-seconds", "cdc-rate", "cdc-seconds", "cdc-throughput-rate"];
   for (const k of raw.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.map((x) => `--${x}`).join(" ")})`);
   const scale = raw.get("scale") === "true";
   const num = (k: string, d: number) => {
@@ -91,6 +100,11 @@ function parseFlags(argv: string[]): Flags {
     profile: raw.get("profile") === "true",
     tsNode: raw.get("ts-node") === "true",
     seed: Math.floor(num("seed", 20261125)),
+    wideValuesPerReading: Math.floor(num("wide-values-per-reading", 20)),
+    sustainSeconds: num("sustain-seconds", 180),
+    cdcRate: num("cdc-rate", 10_000),
+    cdcSeconds: num("cdc-seconds", 120),
+    cdcThroughputRate: num("cdc-throughput-rate", 40_000),
   };
 }
 
@@ -159,7 +173,7 @@ async function main(): Promise<void> {
     ingest_concurrency: flags.ingestConcurrency,
     query_concurrency: flags.concurrency,
     query_phase_seconds: Math.max(5, Math.round(flags.duration / 4)),
-    cdc_seconds: Math.max(10, Math.round(flags.duration / 2)),
+    cdc_freshness_seconds: flags.cdcSeconds,
   } as Record<string, number>;
 
   const needDb = flags.only.includes("ingest") || flags.only.includes("query");
@@ -167,6 +181,8 @@ async function main(): Promise<void> {
   let db: BenchDatabase | undefined;
   const services: Service[] = [];
   let ingest: IngestResult | undefined;
+  let ingestWide: IngestResult | undefined;
+  let sustained: SustainedResult | undefined;
   let query: QueryResult | undefined;
   let cdc: CdcResult | undefined;
   let storageStep: unknown;
@@ -184,10 +200,13 @@ async function main(): Promise<void> {
       for (let i = 0; i < flags.tenants; i++) tenants.push(await createBenchTenant(db.pool, w, i, `bench-${runId}-${i}`));
       log(`${tenants.length} tenants × ${w.catalog.length} attribute kinds (${sizes.hot_attribute_kinds_per_tenant} hot)`);
 
+      // Device times: the seed first, then each ingest phase after the one
+      // before it (a phase older than the seed would be late data and skip
+      // the latest-value work). Readings are 1 ms apart: 6 h is room enough.
       const now = Date.now();
-      const ingestBase = now - 120 * 60_000;
+      const ingestBase = now - 350 * 60_000;
       let lastLog = 0;
-      const seeded = await seedEntities(db.pool, w, tenants, now - 150 * 60_000, (done) => {
+      const seeded = await seedEntities(db.pool, w, tenants, now - 360 * 60_000, (done) => {
         if (Date.now() - lastLog > 10_000) {
           lastLog = Date.now();
           log(`seeding entities: ${done} of ${w.totalEntities}`);
@@ -218,6 +237,25 @@ async function main(): Promise<void> {
           log,
         });
         statements = await topStatements(db.pool);
+        let clock = ingestBase + ingest.posts * w.opts.readingsPerPost + 60_000;
+
+        const wide = new Workload({ ...w.opts, valuesPerReading: flags.wideValuesPerReading });
+        log(`ingest: the wide shape, ${flags.wideValuesPerReading} values per reading`);
+        ingestWide = await runIngest(db.pool, wide, tenants, api, writer, [serviceGroup("api", api), serviceGroup("writer", writer), ...stackGroups()], {
+          durationSeconds: Math.max(10, Math.round(flags.duration / 2)),
+          concurrency: flags.ingestConcurrency,
+          baseMs: clock,
+          copyMaxValues: 3_000_000,
+          naiveSeconds: 0,
+          log,
+        });
+        clock += ingestWide.posts * wide.opts.readingsPerPost + 60_000;
+
+        // Rates to try, highest first: from 80 % of the burst's committed rate down.
+        const burst = Math.max(ingest.values_per_sec, ingest.steady_committed_values_per_sec || 0);
+        const first = Math.max(5_000, Math.floor((0.8 * burst) / 5_000) * 5_000);
+        const rates = [first, Math.floor((first * 0.8) / 5_000) * 5_000, Math.floor((first * 0.6) / 5_000) * 5_000].filter((r, i, a) => r > 0 && a.indexOf(r) === i);
+        sustained = await runSustained(db.pool, w, tenants, api, writer, { rates, seconds: flags.sustainSeconds, baseMs: clock, maxP99CommitMs: 2_000, log });
         await Promise.all([api.stop(), writer.stop()]);
         if (flags.profile) {
           for (const name of ["writer", "api"]) {
@@ -262,8 +300,11 @@ async function main(): Promise<void> {
     if (flags.only.includes("cdc")) {
       cdc = await runCdc(stack, {
         runId,
-        durationSeconds: sizes.cdc_seconds,
-        concurrency: flags.ingestConcurrency,
+        // The seeds' design load, held for two minutes, then three times it plus a margin.
+        freshnessRate: flags.cdcRate,
+        freshnessSeconds: flags.cdcSeconds,
+        throughputRate: flags.cdcThroughputRate,
+        throughputSeconds: Math.max(10, Math.round(flags.cdcSeconds / 2)),
         seed: flags.seed,
         tsNode: flags.tsNode,
         keep: flags.keep,
@@ -291,6 +332,11 @@ async function main(): Promise<void> {
     { metric: "ingest.copy_ceiling_values_per_sec", value: ingest?.copy_ceiling.values_per_sec, unit: "values/s" },
     { metric: "ingest.multiple_of_naive", value: ingest?.multiple_of_naive, unit: "×", target: ">= 20" },
     { metric: "ingest.naive_values_per_sec", value: ingest?.naive.values_per_sec, unit: "values/s" },
+    { metric: "ingest.wide.values_per_sec", value: ingestWide?.values_per_sec, unit: "values/s" },
+    { metric: "ingest.wide.fraction_of_copy_ceiling", value: ingestWide?.fraction_of_copy_ceiling },
+    { metric: "ingest.sustained.values_per_sec", value: sustained?.values_per_sec, unit: "values/s", target: ">= 50000" },
+    { metric: "ingest.sustained.p99_commit_ms", value: sustained?.p99_commit_ms, unit: "ms", target: "<= 2000" },
+    { metric: "ingest.wal_bytes_per_value", value: ingest?.wal_bytes_per_value, unit: "B" },
     { metric: "ingest.p50_commit_ms", value: ingest?.p50_commit_ms, unit: "ms" },
     { metric: "ingest.p99_commit_ms", value: ingest?.p99_commit_ms, unit: "ms" },
     { metric: "ingest.writer_peak_rss_mb", value: ingest?.writer_peak_rss_mb, unit: "MB", target: "<= 512" },
@@ -306,6 +352,7 @@ async function main(): Promise<void> {
     { metric: "query.timeseries.throughput", value: query?.timeseries.throughput_per_sec, unit: "req/s" },
     { metric: "cdc.freshness_p50_s", value: cdc?.measured ? cdc.freshness_p50_s : null, unit: "s" },
     { metric: "cdc.freshness_p95_s", value: cdc?.measured ? cdc.freshness_p95_s : null, unit: "s", target: "<= 5" },
+    { metric: "cdc.sustained_values_per_sec", value: cdc?.measured ? cdc.sustained_values_per_sec : null, unit: "values/s", target: ">= 30000" },
   ];
 
   const doc = {
@@ -321,7 +368,7 @@ async function main(): Promise<void> {
     stages: flags.only,
     failure: failure ? failure.message : undefined,
     ingest: ingest
-      ? { ...ingest, storage_step_alone: storageStep, top_statements: statements, definitions: {
+      ? { ...ingest, wide: ingestWide, sustained, storage_step_alone: storageStep, top_statements: statements, definitions: {
           values_per_sec: "values accepted (HTTP 202) / (first POST → the writer's committed-values counter reaches them); checked with count(*) on history",
           commit_latency: "per POST one random reading: POST start → first 50 ms poll that finds it in entity_values_ts",
           copy_ceiling: "one COPY (as the owner) of the same generated rows, under other tenant ids, straight into entity_values_ts: history only, no projection",

@@ -33,10 +33,16 @@ export const TOPIC_PREFIX = "atlas";
  * it) and transient anyway. replication_heartbeat is here so heartbeats flow
  * through the same slot and give the loader a watermark when nothing else
  * changes.
+ *
+ * Neither projection table: the warehouse's current_state follows from the
+ * history inserts by the primary's own rule (newest device time wins; ts is
+ * part of history's key, so there are no ties), so the narrow latest changes
+ * travel as the history rows themselves. Capturing entity_latest would send
+ * every value twice; entity_jsonb (the hot search document) is not what
+ * analytics read (db/README.md, "Change stream").
  */
 export const CAPTURED_TABLES = [
   "entity_values_ts",
-  "entity_jsonb",
   "entities",
   "attributes",
   "tenants",

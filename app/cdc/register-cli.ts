@@ -1,6 +1,5 @@
 /**
- * `node -r ts-node/register/transpile-only app/cdc/register-cli.ts`
- * (proposed script: `npm run cdc:register`): creates the publication on
+ * `npm run cdc:register`: creates the publication on
  * DATABASE_URL and registers the Debezium connector on KAFKA_CONNECT_URL,
  * then waits until it is RUNNING. Idempotent; exits 1 with the reason on failure.
  *

@@ -38,5 +38,5 @@ export const CDC_LOADER_GROUP_ID = "atlas-cdc-loader";
  */
 export const CONSUMER_GROUPS: ReadonlyArray<{ service: ServiceName; group: string; topics: readonly string[] }> = [
   { service: "batch-writer", group: WRITER_GROUP_ID, topics: [DEFAULT_TOPICS.live, DEFAULT_TOPICS.backfill] },
-  { service: "cdc-loader", group: CDC_LOADER_GROUP_ID, topics: [topicOf("entity_values_ts"), topicOf("entity_jsonb")] },
+  { service: "cdc-loader", group: CDC_LOADER_GROUP_ID, topics: [topicOf("entity_values_ts"), topicOf("entities")] },
 ];

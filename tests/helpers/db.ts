@@ -9,6 +9,7 @@
 import { randomBytes } from "crypto";
 import { Client, Pool, PoolClient } from "pg";
 import { migrate, Partitioning } from "../../db/migrate";
+import { attributesOf } from "../../app/query/sql/entities";
 import { requireStackVar } from "./stack-env";
 
 export interface TestDatabase {
@@ -161,4 +162,26 @@ export async function asTenant<T>(pool: Pool, tenantId: string | null, fn: (c: P
     await client.query("ROLLBACK").catch(() => undefined);
     client.release();
   }
+}
+
+export interface ProjectionRow {
+  entity_id: string;
+  entity_type: string;
+  hot: Record<string, unknown>;
+  /** {name: {v, ts}} of every attribute, from entity_latest (as the API reads it). */
+  latest: Record<string, { v: unknown; ts: string }>;
+  updated_at: Date;
+}
+
+/** An entity's projection (entity_jsonb and its entity_latest rows), or undefined; as the owner (no RLS). */
+export async function projectionOf(pool: Pool, tenantId: string, entityId: number | string): Promise<ProjectionRow | undefined> {
+  const { rows } = await pool.query(
+    `SELECT j.entity_id::text, j.entity_type, j.hot, ${attributesOf("j")} AS attributes, j.updated_at
+     FROM entity_jsonb j WHERE j.tenant_id = $1 AND j.entity_id = $2::bigint`,
+    [tenantId, String(entityId)],
+  );
+  if (rows.length === 0) return undefined;
+  const { attributes, ...row } = rows[0] as Omit<ProjectionRow, "latest"> & { attributes: Record<string, { value: unknown; ts: string }> | null };
+  const latest = Object.fromEntries(Object.entries(attributes ?? {}).map(([k, a]) => [k, { v: a.value, ts: a.ts }]));
+  return { ...row, latest };
 }

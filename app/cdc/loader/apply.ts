@@ -129,20 +129,24 @@ export async function applyPlan(
   // Facts loaded by earlier batches before their dimension row arrived
   // (topics are consumed independently) get the names now.
   if (plan.attributes.upserts.length > 0) {
-    await client.query(
-      `UPDATE fact_readings SET attribute_name = s.name
-       FROM cdc_stage_attributes s
-       WHERE fact_readings.tenant_id = s.tenant_id AND fact_readings.attribute_id = s.attribute_id
-         AND NOT s.is_delete AND fact_readings.attribute_name IS NULL`,
-    );
+    for (const table of ["fact_readings", "current_state"]) {
+      await client.query(
+        `UPDATE ${table} SET attribute_name = s.name
+         FROM cdc_stage_attributes s
+         WHERE ${table}.tenant_id = s.tenant_id AND ${table}.attribute_id = s.attribute_id
+           AND NOT s.is_delete AND ${table}.attribute_name IS NULL`,
+      );
+    }
   }
   if (plan.entities.upserts.length > 0) {
-    await client.query(
-      `UPDATE fact_readings SET entity_type = s.entity_type
-       FROM cdc_stage_entities s
-       WHERE fact_readings.tenant_id = s.tenant_id AND fact_readings.entity_id = s.entity_id
-         AND NOT s.is_delete AND fact_readings.entity_type IS NULL`,
-    );
+    for (const table of ["fact_readings", "current_state"]) {
+      await client.query(
+        `UPDATE ${table} SET entity_type = s.entity_type
+         FROM cdc_stage_entities s
+         WHERE ${table}.tenant_id = s.tenant_id AND ${table}.entity_id = s.entity_id
+           AND NOT s.is_delete AND ${table}.entity_type IS NULL`,
+      );
+    }
   }
 
   // 2. Facts.
@@ -176,30 +180,41 @@ export async function applyPlan(
     await dropStage(client, "cdc_stage_facts");
   }
 
-  // 3. current_state: replace each changed entity's rows.
-  if (plan.states.entities.length > 0) {
+  // 3. current_state: an entity deleted on the primary leaves it (rows loaded
+  // before the delete); then each batch-newest fact replaces the stored row
+  // of its attribute when its device ts is newer, so a replay or a late
+  // reading changes nothing (the primary's entity_latest rule).
+  if (plan.states.entityDeletes.length > 0) {
     await createStage(client, {
-      name: "cdc_stage_state_entities",
-      columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["source_lsn", "bigint"], ["is_delete", "boolean"]],
-    }, plan.states.entities.map((e) => [e.tenant_id, e.entity_id, e.source_lsn, e.deleted]));
-    await createStage(client, {
-      name: "cdc_stage_state",
-      columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["attribute_name", "varchar(128)"], ["entity_type", "varchar(256)"],
-        ["value_num", "double precision"], ["value_text", "varchar(65535)"], ["value_bool", "boolean"], ["ts", "timestamptz"], ["source_lsn", "bigint"]],
-    }, plan.states.rows.map((r) => [r.tenant_id, r.entity_id, r.attribute_name, r.entity_type, r.value_num, r.value_text, r.value_bool, r.ts, r.source_lsn]));
+      name: "cdc_stage_state_deletes",
+      columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["source_lsn", "bigint"]],
+    }, plan.states.entityDeletes.map((e) => [e.tenant_id, e.entity_id, e.source_lsn]));
     await client.query(
-      `DELETE FROM current_state c USING cdc_stage_state_entities s
+      `DELETE FROM current_state c USING cdc_stage_state_deletes s
        WHERE c.tenant_id = s.tenant_id AND c.entity_id = s.entity_id AND c.source_lsn <= s.source_lsn`,
     );
+    await dropStage(client, "cdc_stage_state_deletes");
+  }
+  if (plan.states.rows.length > 0) {
+    await createStage(client, {
+      name: "cdc_stage_state",
+      columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["attribute_id", "int"], ["data_type", "varchar(16)"],
+        ["value_num", "double precision"], ["value_text", "varchar(65535)"], ["value_bool", "boolean"], ["value_ts", "timestamptz"],
+        ["ts", "timestamptz"], ["source_lsn", "bigint"]],
+    }, plan.states.rows.map((r) => [r.tenant_id, r.entity_id, r.attribute_id, r.data_type, r.value_num, r.value_text, r.value_bool, r.value_ts, r.ts, r.source_lsn]));
+    const on = "c.tenant_id = s.tenant_id AND c.entity_id = s.entity_id AND c.attribute_id = s.attribute_id";
+    await client.query(`DELETE FROM current_state c USING cdc_stage_state s WHERE ${on} AND c.ts < s.ts`);
     await client.query(
-      `INSERT INTO current_state (tenant_id, entity_id, attribute_name, attribute_id, entity_type, value_num, value_text, value_bool, ts, source_lsn, loaded_at)
-       SELECT s.tenant_id, s.entity_id, s.attribute_name, a.attribute_id, s.entity_type, s.value_num, s.value_text, s.value_bool, s.ts, s.source_lsn, now()
+      `INSERT INTO current_state (tenant_id, entity_id, attribute_id, attribute_name, entity_type, data_type,
+         value_num, value_text, value_bool, value_ts, ts, source_lsn, loaded_at)
+       SELECT s.tenant_id, s.entity_id, s.attribute_id, a.name, e.entity_type, s.data_type,
+         s.value_num, s.value_text, s.value_bool, s.value_ts, s.ts, s.source_lsn, now()
        FROM cdc_stage_state s
-       LEFT JOIN dim_attributes a ON a.tenant_id = s.tenant_id AND a.name = s.attribute_name
-       WHERE NOT EXISTS (SELECT 1 FROM current_state c WHERE c.tenant_id = s.tenant_id AND c.entity_id = s.entity_id)`,
+       LEFT JOIN dim_entities e ON e.tenant_id = s.tenant_id AND e.entity_id = s.entity_id
+       LEFT JOIN dim_attributes a ON a.tenant_id = s.tenant_id AND a.attribute_id = s.attribute_id
+       WHERE NOT EXISTS (SELECT 1 FROM current_state c WHERE ${on})`,
     );
     await dropStage(client, "cdc_stage_state");
-    await dropStage(client, "cdc_stage_state_entities");
   }
 
   for (const t of ["cdc_stage_tenants", "cdc_stage_attributes", "cdc_stage_entities"]) {

@@ -86,3 +86,15 @@ export function utcDay(iso: string): string {
   if (Number.isNaN(d.getTime())) throw new DecodeError(`not a timestamp: ${iso}`);
   return d.toISOString().slice(0, 10);
 }
+
+/**
+ * Microseconds since the epoch of such a string. Debezium trims trailing zero
+ * digits of the fraction ("…:00Z", "…:00.5Z"), so these strings do not order
+ * as text; Date alone would drop the microseconds.
+ */
+export function isoMicros(iso: string): number {
+  const m = /^(.*?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$/.exec(iso);
+  const ms = m ? Date.parse(m[1] + m[3]) : NaN;
+  if (!m || Number.isNaN(ms)) throw new DecodeError(`not a timestamp: ${iso}`);
+  return ms * 1000 + Number((m[2] ?? "").padEnd(6, "0").slice(0, 6));
+}

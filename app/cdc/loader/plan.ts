@@ -5,7 +5,7 @@
  * row's primary key, so all changes of a row sit in one Kafka partition, in
  * commit order). Pure; apply.ts runs the plan in one transaction.
  */
-import { ChangeEvent, DecodeError, UNAVAILABLE_VALUE, utcDay } from "./events";
+import { ChangeEvent, DecodeError, isoMicros, utcDay } from "./events";
 
 export type DataType = "int" | "decimal" | "bool" | "string" | "timestamp";
 
@@ -25,17 +25,12 @@ export interface FactRow {
   source_lsn: number;
 }
 
-export interface StateRow {
-  tenant_id: string;
-  entity_id: number;
-  attribute_name: string;
-  entity_type: string;
-  value_num: number | null;
-  value_text: string | null;
-  value_bool: boolean | null;
-  ts: string;
-  source_lsn: number;
-}
+/**
+ * A current_state row: the newest value of one attribute of one entity, by
+ * device time, derived from the facts of a batch (the primary's entity_latest
+ * rule, applied again: db/README.md "Change stream").
+ */
+export type StateRow = Pick<FactRow, "tenant_id" | "entity_id" | "attribute_id" | "ts" | "data_type" | "value_num" | "value_text" | "value_bool" | "value_ts" | "source_lsn">;
 
 export interface TenantRow { tenant_id: string; name: string; created_at: string | null; source_lsn: number }
 export interface AttributeRow {
@@ -58,11 +53,12 @@ export interface BatchPlan {
   entities: Changes<EntityRow, { tenant_id: string; entity_id: number }>;
   facts: Changes<FactRow, { tenant_id: string; entity_id: number; attribute_id: number; ts: string }>;
   /**
-   * current_state: each entity here has its rows replaced by `rows` (the
-   * attributes of its latest document), or removed when `deleted`.
+   * current_state: per (tenant, entity, attribute) the batch's newest fact,
+   * which replaces the stored row when its ts is newer; `entityDeletes`
+   * remove every row of an entity loaded before the delete (by LSN).
    */
-  states: { entities: { tenant_id: string; entity_id: number; source_lsn: number; deleted: boolean }[]; rows: StateRow[] };
-  /** Events that changed nothing loadable (heartbeat rows, projection updates without `latest`). */
+  states: { rows: StateRow[]; entityDeletes: Deleted<{ tenant_id: string; entity_id: number }>[] };
+  /** Events that changed nothing loadable (heartbeat rows). */
   ignored: number;
 }
 
@@ -91,30 +87,6 @@ export function factValue(row: Record<string, unknown>): Pick<FactRow, "data_typ
   if (row.value_string !== null && row.value_string !== undefined) return { ...none, data_type: "string", value_text: str(row, "value_string") };
   if (row.value_ts !== null && row.value_ts !== undefined) return { ...none, data_type: "timestamp", value_ts: str(row, "value_ts") };
   throw new DecodeError("history row without a value");
-}
-
-/** Rows of current_state from a projection document {name: {"v": value, "ts": iso}}. */
-export function stateRows(row: Record<string, unknown>, lsn: number): StateRow[] | null {
-  const raw = row.latest;
-  if (raw === UNAVAILABLE_VALUE || raw === undefined) return null; // unchanged TOASTed value: nothing new
-  const latest = (typeof raw === "string" ? JSON.parse(raw) : raw) as Record<string, { v?: unknown; ts?: unknown }>;
-  const tenant_id = str(row, "tenant_id");
-  const entity_id = num(row, "entity_id");
-  const entity_type = str(row, "entity_type");
-  const rows: StateRow[] = [];
-  for (const [attribute_name, entry] of Object.entries(latest ?? {})) {
-    if (!entry || typeof entry.ts !== "string") continue;
-    const v = entry.v;
-    rows.push({
-      tenant_id, entity_id, attribute_name, entity_type,
-      value_num: typeof v === "number" ? v : null,
-      value_text: typeof v === "string" ? v : null,
-      value_bool: typeof v === "boolean" ? v : null,
-      ts: entry.ts,
-      source_lsn: lsn,
-    });
-  }
-  return rows;
 }
 
 /** Last change per key wins; returns the survivors in first-seen key order. */
@@ -193,35 +165,20 @@ export function planBatch(events: ChangeEvent[]): BatchPlan {
     (e) => ({ tenant_id: str(e.row, "tenant_id"), entity_id: num(e.row, "entity_id"), attribute_id: num(e.row, "attribute_id"), ts: str(e.row, "ts") }),
   );
 
-  const states: BatchPlan["states"] = { entities: [], rows: [] };
-  for (const e of lastPerKey(of("entity_jsonb"), (r) => `${str(r, "tenant_id")}|${num(r, "entity_id")}`)) {
-    const key = { tenant_id: str(e.row, "tenant_id"), entity_id: num(e.row, "entity_id"), source_lsn: e.lsn };
-    if (e.op === "d") {
-      states.entities.push({ ...key, deleted: true });
-      continue;
-    }
-    const rows = stateRows(e.row, e.lsn);
-    if (rows === null) {
-      ignored++;
-      continue;
-    }
-    states.entities.push({ ...key, deleted: false });
-    states.rows.push(...rows);
+  // current_state: the newest fact per attribute of an entity, unless the
+  // entity was deleted after it (a delete and a re-creation may share a batch).
+  const newest = new Map<string, StateRow>();
+  const deletedAt = new Map<string, number>();
+  for (const d of entities.deletes) deletedAt.set(`${d.tenant_id}|${d.entity_id}`, d.source_lsn);
+  for (const f of facts.upserts) {
+    if (f.source_lsn <= (deletedAt.get(`${f.tenant_id}|${f.entity_id}`) ?? -1)) continue;
+    const k = `${f.tenant_id}|${f.entity_id}|${f.attribute_id}`;
+    const held = newest.get(k);
+    if (held && isoMicros(held.ts) >= isoMicros(f.ts)) continue;
+    const { tenant_id, entity_id, attribute_id, ts, data_type, value_num, value_text, value_bool, value_ts, source_lsn } = f;
+    newest.set(k, { tenant_id, entity_id, attribute_id, ts, data_type, value_num, value_text, value_bool, value_ts, source_lsn });
   }
-  // An entity deleted on the primary leaves current_state too; per entity the
-  // newest change (by LSN) of either kind decides.
-  for (const d of entities.deletes) states.entities.push({ ...d, deleted: true });
-  const winner = new Map<string, BatchPlan["states"]["entities"][number]>();
-  for (const s of states.entities) {
-    const k = `${s.tenant_id}|${s.entity_id}`;
-    const w = winner.get(k);
-    if (!w || s.source_lsn >= w.source_lsn) winner.set(k, s);
-  }
-  states.entities = [...winner.values()];
-  states.rows = states.rows.filter((r) => {
-    const w = winner.get(`${r.tenant_id}|${r.entity_id}`);
-    return w !== undefined && !w.deleted && w.source_lsn === r.source_lsn;
-  });
+  const states: BatchPlan["states"] = { rows: [...newest.values()], entityDeletes: entities.deletes };
 
   return { tenants, attributes, entities, facts, states, ignored };
 }

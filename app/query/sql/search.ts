@@ -18,7 +18,7 @@
 import type { PoolClient } from "pg";
 import { buildFilterSql, type FilterSql, type ParsedFilter } from "../search/filters";
 import type { CursorPosition } from "../search/cursor";
-import { toEntityView, type EntityRow, type EntityView } from "./entities";
+import { attributesOf, toEntityView, type EntityRow, type EntityView } from "./entities";
 
 export interface SearchPlan {
   /** Newest rows of the tenant scanned in order before asking the GIN index. Defaults to 20,000. */
@@ -59,12 +59,15 @@ function pageSql(tenantId: string, f: FilterSql, after: CursorPosition | null, l
   }
   // Output columns must not be named like the ORDER BY columns: ORDER BY binds
   // output names first, and entity_id::text would then sort as text.
-  const text = `SELECT entity_id::text AS id, entity_type, latest, updated_at,
-      to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position
-    FROM ${from}
-    WHERE ${where.join("\n      AND ")}
-    ${ORDER}
-    LIMIT ${bind(limit + 1)}`;
+  // The page's latest values are read for its rows only, after the LIMIT.
+  const text = `SELECT p.id, p.entity_type, ${attributesOf("p")} AS attributes, p.updated_at, p.position
+    FROM (SELECT tenant_id, entity_id, entity_id::text AS id, entity_type, updated_at,
+        to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position
+      FROM ${from}
+      WHERE ${where.join("\n        AND ")}
+      ${ORDER}
+      LIMIT ${bind(limit + 1)}) p
+    ORDER BY p.updated_at DESC, p.entity_id DESC`;
   return { text, params };
 }
 

@@ -134,6 +134,7 @@ describe("CDC pipeline: primary → Debezium → Kafka → warehouse", function 
     expect(st).to.deep.equal([{ value_num: 21.5 }]);
 
     await pool.query("DELETE FROM entity_values_ts WHERE tenant_id = $1 AND entity_id = 6", [tenantId]);
+    await pool.query("DELETE FROM entity_latest WHERE tenant_id = $1 AND entity_id = 6", [tenantId]);
     await pool.query("DELETE FROM entity_jsonb WHERE tenant_id = $1 AND entity_id = 6", [tenantId]);
     await pool.query("DELETE FROM entities WHERE tenant_id = $1 AND entity_id = 6", [tenantId]);
     await waitFor(async () => {

@@ -9,7 +9,7 @@ describe("db: row-level security (real PostgreSQL)", function () {
   const db = useTestDatabase();
   let a: string;
   let b: string;
-  const TENANT_TABLES = ["tenants", "api_keys", "attributes", "entities", "entity_values_ts", "entity_jsonb"];
+  const TENANT_TABLES = ["tenants", "api_keys", "attributes", "entities", "entity_values_ts", "entity_latest", "entity_jsonb"];
 
   before(async () => {
     a = (await createTenant(db.pool, "tenant-a")).tenant_id;

@@ -4,7 +4,7 @@ import { createTenant } from "../../../app/shared/tenants";
 import { Readable } from "stream";
 import { pipeline } from "stream/promises";
 import { from as copyFrom } from "pg-copy-streams";
-import { flush, StagedRow, useTestDatabase } from "../../helpers/db";
+import { flush, projectionOf, StagedRow, useTestDatabase } from "../../helpers/db";
 
 const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000).toISOString();
 
@@ -40,8 +40,8 @@ describe("db: stage_flush — history and projection (real PostgreSQL)", functio
     ts,
     ...value,
   });
-  const projection = async (entity: number) =>
-    (await db.pool.query("SELECT * FROM entity_jsonb WHERE tenant_id = $1 AND entity_id = $2", [tenant, entity])).rows[0];
+  // Typed as present: a test that expects a row reads its fields directly.
+  const projection = async (entity: number) => (await projectionOf(db.pool, tenant, entity))!;
   const historyOf = async (entity: number) =>
     (
       await db.pool.query(

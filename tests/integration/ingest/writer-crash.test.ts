@@ -107,7 +107,8 @@ describe("batch writer: SIGKILL in the middle of a batch, then restart", functio
     expect(rows[0].si).to.equal(String(sumInt));
     // The projection holds each entity's newest reading.
     const latest = await db.pool.query(
-      "SELECT (latest->'count'->>'v')::int AS c FROM entity_jsonb WHERE tenant_id = $1 AND entity_id = 1",
+      `SELECT l.value_int::int AS c FROM entity_latest l JOIN attributes a USING (tenant_id, attribute_id)
+       WHERE l.tenant_id = $1 AND l.entity_id = 1 AND a.name = 'count'`,
       [t.tenant_id],
     );
     const lastForEntity1 = Math.floor((REQUESTS * PER - 1) / 997) * 997;

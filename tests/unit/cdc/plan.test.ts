@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { ChangeEvent, decodeEvent, DecodeError, UNAVAILABLE_VALUE, utcDay } from "../../../app/cdc/loader/events";
+import { ChangeEvent, decodeEvent, DecodeError, isoMicros, utcDay } from "../../../app/cdc/loader/events";
 import { planBatch } from "../../../app/cdc/loader/plan";
 
 const T = "0b5e4a8e-9d7e-4c39-8a33-3f3b1b0c0001";
@@ -51,6 +51,13 @@ describe("cdc event decoding", () => {
     expect(utcDay("2026-11-24T23:30:00.5Z")).to.equal("2026-11-24");
     expect(utcDay("2026-11-25T01:30:00+02:00")).to.equal("2026-11-24");
   });
+
+  it("timestamps with trimmed fractions compare by time, to the microsecond", () => {
+    expect(isoMicros("2026-11-24T10:00:00.5Z")).to.be.greaterThan(isoMicros("2026-11-24T10:00:00.123456Z"));
+    expect(isoMicros("2026-11-24T10:00:00Z") + 1).to.equal(isoMicros("2026-11-24T10:00:00.000001Z"));
+    expect(isoMicros("2026-11-24T12:00:00+02:00")).to.equal(isoMicros("2026-11-24T10:00:00Z"));
+    expect(() => isoMicros("yesterday")).to.throw(DecodeError);
+  });
 });
 
 describe("cdc batch plan", () => {
@@ -97,34 +104,31 @@ describe("cdc batch plan", () => {
     expect(plan.facts.upserts).to.have.length(1);
   });
 
-  it("when a projection row changes, then current_state rows come from its latest document, one per attribute", () => {
-    const latest = { temperature: { v: 75.5, ts: "2026-11-24T10:00:00.000Z" }, status: { v: "online", ts: "2026-11-24T09:00:00.000Z" }, ok: { v: true, ts: "2026-11-24T09:00:00.000Z" } };
+  it("when facts of one attribute arrive out of order, then current_state takes the newest device time, whatever the event order", () => {
     const plan = planBatch([
-      change("entity_jsonb", "c", { tenant_id: T, entity_id: 7, entity_type: "sensor", hot: "{}", latest: JSON.stringify(latest), updated_at: "x" }, 10),
+      change("entity_values_ts", "c", reading({ ts: "2026-11-24T10:00:00.5Z", value_decimal: 2 }), 10),
+      change("entity_values_ts", "c", reading({ ts: "2026-11-24T10:00:00.123456Z", value_decimal: 1 }), 11),
+      change("entity_values_ts", "c", reading({ attribute_id: 4, ts: "2026-11-24T09:00:00Z", value_decimal: null, value_string: "online" }), 12),
     ]);
-    expect(plan.states.entities).to.deep.equal([{ tenant_id: T, entity_id: 7, source_lsn: 10, deleted: false }]);
-    const byName = Object.fromEntries(plan.states.rows.map((r) => [r.attribute_name, r]));
-    expect(byName.temperature).to.deep.include({ value_num: 75.5, value_text: null, entity_type: "sensor" });
-    expect(byName.status).to.deep.include({ value_text: "online", value_num: null });
-    expect(byName.ok).to.deep.include({ value_bool: true });
+    // "…00.5Z" is later than "…00.123456Z" although it sorts earlier as text.
+    const byAttribute = Object.fromEntries(plan.states.rows.map((r) => [r.attribute_id, r]));
+    expect(plan.states.rows).to.have.length(2);
+    expect(byAttribute[3]).to.deep.include({ ts: "2026-11-24T10:00:00.5Z", value_num: 2, data_type: "decimal", source_lsn: 10 });
+    expect(byAttribute[4]).to.deep.include({ value_text: "online", data_type: "string" });
   });
 
-  it("when a projection update carries Debezium's unavailable-value placeholder, then current_state is left alone", () => {
-    const plan = planBatch([
-      change("entity_jsonb", "u", { tenant_id: T, entity_id: 7, entity_type: "sensor", hot: "{}", latest: UNAVAILABLE_VALUE, updated_at: "x" }, 10),
-    ]);
-    expect(plan.states.entities).to.have.length(0);
-    expect(plan.ignored).to.equal(1);
-  });
-
-  it("when an entity is deleted after its projection changed in the same batch, then its current_state is deleted, not rewritten", () => {
-    const plan = planBatch([
-      change("entity_jsonb", "u", { tenant_id: T, entity_id: 7, entity_type: "s", latest: '{"a":{"v":1,"ts":"2026-01-01T00:00:00.000Z"}}' }, 10),
-      change("entities", "d", { tenant_id: T, entity_id: 7 }, 20),
-    ]);
-    expect(plan.states.entities).to.deep.equal([{ tenant_id: T, entity_id: 7, source_lsn: 20, deleted: true }]);
+  it("when a fact is deleted, then current_state keeps its row (the primary's latest value stays too)", () => {
+    const plan = planBatch([change("entity_values_ts", "d", { tenant_id: T, entity_id: 7, attribute_id: 3, ts: "2026-11-24T10:00:00Z" }, 10)]);
     expect(plan.states.rows).to.have.length(0);
-    expect(plan.entities.deletes).to.have.length(1);
+    expect(plan.states.entityDeletes).to.have.length(0);
+  });
+
+  it("when an entity is deleted after its facts in the same batch, then its current_state is deleted, not rewritten; facts after the delete stay", () => {
+    const before = planBatch([change("entity_values_ts", "c", reading(), 10), change("entities", "d", { tenant_id: T, entity_id: 7 }, 20)]);
+    expect(before.states.entityDeletes).to.deep.equal([{ tenant_id: T, entity_id: 7, source_lsn: 20 }]);
+    expect(before.states.rows).to.have.length(0);
+    const after = planBatch([change("entities", "d", { tenant_id: T, entity_id: 7 }, 20), change("entity_values_ts", "c", reading(), 30)]);
+    expect(after.states.rows).to.have.length(1);
   });
 
   it("dimension changes are planned per key, last change wins", () => {

@@ -13,7 +13,7 @@ describe("db: migration files", () => {
 
   it("when every table the brief names is looked for, then a migration creates it", () => {
     const sql = loadMigrations().map((m) => m.sql).join("\n");
-    for (const table of ["tenants", "api_keys", "attributes", "entities", "entity_values_ts", "entity_values_staging", "entity_jsonb", "replication_heartbeat"]) {
+    for (const table of ["tenants", "api_keys", "attributes", "entities", "entity_values_ts", "entity_values_staging", "entity_latest", "entity_jsonb", "replication_heartbeat"]) {
       expect(sql).to.match(new RegExp(`CREATE (UNLOGGED )?TABLE ${table} \\(`), table);
     }
   });
