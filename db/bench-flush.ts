@@ -7,6 +7,9 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
  *     node -r ts-node/register/transpile-only db/bench-flush.ts --entities 10000 --values 10
  *
+ * `--until 000008` migrates only up to that version: the same rounds on an
+ * older layout, for before/after figures in one run (db/README.md "Measured").
+ *
  * Runs in a throwaway database on the server of DATABASE_URL (dropped after).
  * `benchStageFlush` is reusable by bench/.
  */
@@ -15,7 +18,10 @@ import { Readable } from "stream";
 import { pipeline } from "stream/promises";
 import { Client, Pool } from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { migrate } from "./migrate";
+import { copyFileSync, mkdtempSync, readdirSync } from "fs";
+import { tmpdir } from "os";
+import path from "path";
+import { defaultMigrationsDir, migrate } from "./migrate";
 
 export interface FlushBenchOptions {
   /** Entities per batch. Defaults to 10,000. */
@@ -139,6 +145,15 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+/** The migrations directory, or a copy of it holding only the versions up to `until` (when given). */
+function migrationsUntil(until: string | undefined): string {
+  const dir = defaultMigrationsDir();
+  if (!process.argv.includes("--until") || !until) return dir;
+  const copy = mkdtempSync(path.join(tmpdir(), "atlas-migrations-"));
+  for (const f of readdirSync(dir).filter((f) => f.slice(0, 6) <= until)) copyFileSync(path.join(dir, f), path.join(copy, f));
+  return copy;
+}
+
 async function main(): Promise<void> {
   const url = process.env.DATABASE_URL;
   if (!url) throw new Error("DATABASE_URL is required (the server to make a throwaway database on)");
@@ -150,7 +165,7 @@ async function main(): Promise<void> {
   u.pathname = `/${name}`;
   const pool = new Pool({ connectionString: u.toString(), max: 2 });
   try {
-    await migrate(pool);
+    await migrate(pool, { migrationsDir: migrationsUntil(process.argv[process.argv.indexOf("--until") + 1]) });
     const rounds = await benchStageFlush(pool, { entities: arg("entities", 10_000), valuesPerEntity: arg("values", 10) });
     console.table(rounds);
     console.log(JSON.stringify({ stage_flush: rounds }));

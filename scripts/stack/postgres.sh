@@ -66,11 +66,9 @@ listen_addresses = '127.0.0.1'
 port = $PG_PRIMARY_PORT
 unix_socket_directories = ''
 max_connections = 200
-shared_buffers = 256MB
 wal_level = logical              # Debezium (CDC) reads the primary's WAL
 max_wal_senders = 10
 max_replication_slots = 10
-max_wal_size = 1GB
 hot_standby = on
 hot_standby_feedback = on        # replica queries keep the rows they read
 shared_preload_libraries = 'pg_stat_statements'
@@ -86,7 +84,26 @@ host    all          all   127.0.0.1/32  trust
 host    replication  all   127.0.0.1/32  trust
 EOF
   echo "include 'atlas.conf'" >>"$PG_PRIMARY_DIR/postgresql.conf"
+  echo "include_if_exists 'atlas-tuning.conf'" >>"$PG_PRIMARY_DIR/postgresql.conf"
   chown postgres:postgres "$PG_PRIMARY_DIR"/atlas.conf "$PG_PRIMARY_DIR"/pg_hba.conf
+}
+
+# Memory and WAL settings, rewritten at every start so an existing stack takes
+# them too (both clusters; the replica's postgresql.conf, copied from the
+# primary's, includes the file). The same choices as the RDS parameter group
+# (infra/database/parameters.ts); db/README.md "Measured" has the numbers.
+write_tuning() { # DATA_DIR
+  [ -f "$1/postgresql.conf" ] || return 0
+  grep -q "atlas-tuning.conf" "$1/postgresql.conf" || echo "include_if_exists 'atlas-tuning.conf'" >>"$1/postgresql.conf"
+  cat >"$1/atlas-tuning.conf" <<'EOF'
+# written by scripts/stack/postgres.sh at every start
+shared_buffers = 1GB             # the working set of history's newest partition and the projection
+max_wal_size = 8GB               # checkpoints by time, not by WAL volume: fewer full-page images
+checkpoint_timeout = 15min
+checkpoint_completion_target = 0.9
+wal_compression = lz4            # full-page images compressed
+EOF
+  chown postgres:postgres "$1/atlas-tuning.conf"
 }
 
 start_primary() {
@@ -96,6 +113,7 @@ start_primary() {
     say "already running on $PG_PRIMARY_PORT"
   else
     [ -f "$PG_PRIMARY_DIR/PG_VERSION" ] || init_primary
+    write_tuning "$PG_PRIMARY_DIR"
     running "$PG_PRIMARY_DIR" || require_free_port pg-primary "$PG_PRIMARY_PORT"
     (close_inherited_fds && as_pg "$PG_BIN/pg_ctl" -D "$PG_PRIMARY_DIR" -l "$PRIMARY_LOG" -w -t "$PART_TIMEOUT" start) >/dev/null ||
       fail pg-primary "$PRIMARY_LOG" "pg_ctl start failed"
@@ -140,6 +158,7 @@ start_replica() {
     answers "$PG_PRIMARY_PORT" || fail pg-replica "$REPLICA_LOG" "the replica needs a pg_basebackup but the primary is not running"
     build_replica
   fi
+  write_tuning "$PG_REPLICA_DIR"
   require_free_port pg-replica "$PG_REPLICA_PORT"
   (close_inherited_fds && as_pg "$PG_BIN/pg_ctl" -D "$PG_REPLICA_DIR" -l "$REPLICA_LOG" -w -t "$PART_TIMEOUT" start) >/dev/null ||
     fail pg-replica "$REPLICA_LOG" "pg_ctl start failed"

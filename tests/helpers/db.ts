@@ -9,7 +9,7 @@
 import { randomBytes } from "crypto";
 import { Client, Pool, PoolClient } from "pg";
 import { migrate, Partitioning } from "../../db/migrate";
-import { attributesOf } from "../../app/query/sql/entities";
+import { attributesOf, entityTypeOf } from "../../app/query/sql/entities";
 import { requireStackVar } from "./stack-env";
 
 export interface TestDatabase {
@@ -176,7 +176,7 @@ export interface ProjectionRow {
 /** An entity's projection (entity_jsonb and its entity_latest rows), or undefined; as the owner (no RLS). */
 export async function projectionOf(pool: Pool, tenantId: string, entityId: number | string): Promise<ProjectionRow | undefined> {
   const { rows } = await pool.query(
-    `SELECT j.entity_id::text, j.entity_type, j.hot, ${attributesOf("j")} AS attributes, j.updated_at
+    `SELECT j.entity_id::text, ${entityTypeOf("j")} AS entity_type, j.hot, ${attributesOf("j")} AS attributes, j.updated_at
      FROM entity_jsonb j WHERE j.tenant_id = $1 AND j.entity_id = $2::bigint`,
     [tenantId, String(entityId)],
   );

@@ -1,7 +1,7 @@
 /**
  * Reads of one entity by primary key, and the contract's entity shape
- * (search.ts pages through many). The entity row (type, updated_at) is
- * entity_jsonb; its attributes are its entity_latest rows, one per attribute
+ * (search.ts pages through many). The entity is its entity_jsonb row
+ * (updated_at) with its type from `entities`; its attributes are its entity_latest rows, one per attribute
  * (migration 000009), rendered to JSON in SQL by atlas_value_json, the same
  * function that fills the hot projection, so a value reads the same either way.
  * Run inside withTenant (RLS); the explicit tenant_id predicate is for the
@@ -36,6 +36,10 @@ export const attributesOf = (row: string) =>
     JOIN attributes a ON a.tenant_id = l.tenant_id AND a.attribute_id = l.attribute_id
     WHERE l.tenant_id = ${row}.tenant_id AND l.entity_id = ${row}.entity_id)`;
 
+/** A scalar subquery: the type of the entity of the row aliased `row` (its one home is `entities`). */
+export const entityTypeOf = (row: string) =>
+  `(SELECT e.entity_type FROM entities e WHERE e.tenant_id = ${row}.tenant_id AND e.entity_id = ${row}.entity_id)`;
+
 /** bigint ids as JSON numbers while exact, else as strings. */
 export const idOut = (id: string): number | string => (Number.isSafeInteger(Number(id)) ? Number(id) : id);
 
@@ -45,7 +49,7 @@ export function toEntityView(row: EntityRow): EntityView {
 
 export async function getEntity(client: PoolClient, tenantId: string, entityId: string): Promise<EntityView | null> {
   const { rows } = await client.query<EntityRow>(
-    `SELECT j.entity_id::text, j.entity_type, ${attributesOf("j")} AS attributes, j.updated_at
+    `SELECT j.entity_id::text, ${entityTypeOf("j")} AS entity_type, ${attributesOf("j")} AS attributes, j.updated_at
      FROM entity_jsonb j WHERE j.tenant_id = $1 AND j.entity_id = $2::bigint`,
     [tenantId, entityId],
   );

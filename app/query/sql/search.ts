@@ -18,7 +18,7 @@
 import type { PoolClient } from "pg";
 import { buildFilterSql, type FilterSql, type ParsedFilter } from "../search/filters";
 import type { CursorPosition } from "../search/cursor";
-import { attributesOf, toEntityView, type EntityRow, type EntityView } from "./entities";
+import { attributesOf, entityTypeOf, toEntityView, type EntityRow, type EntityView } from "./entities";
 
 export interface SearchPlan {
   /** Newest rows of the tenant scanned in order before asking the GIN index. Defaults to 20,000. */
@@ -59,9 +59,9 @@ function pageSql(tenantId: string, f: FilterSql, after: CursorPosition | null, l
   }
   // Output columns must not be named like the ORDER BY columns: ORDER BY binds
   // output names first, and entity_id::text would then sort as text.
-  // The page's latest values are read for its rows only, after the LIMIT.
-  const text = `SELECT p.id, p.entity_type, ${attributesOf("p")} AS attributes, p.updated_at, p.position
-    FROM (SELECT tenant_id, entity_id, entity_id::text AS id, entity_type, updated_at,
+  // The page's types and latest values are read for its rows only, after the LIMIT.
+  const text = `SELECT p.id, ${entityTypeOf("p")} AS entity_type, ${attributesOf("p")} AS attributes, p.updated_at, p.position
+    FROM (SELECT tenant_id, entity_id, entity_id::text AS id, updated_at,
         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position
       FROM ${from}
       WHERE ${where.join("\n        AND ")}

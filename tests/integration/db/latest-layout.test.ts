@@ -24,7 +24,7 @@ async function addAttributes(db: TestDatabase, tenant: string, defs: Array<[stri
 const apiView = (db: TestDatabase, tenant: string, entity: number) =>
   asTenant(db.pool, tenant, (c) => getEntity(c, tenant, String(entity)));
 
-describe("db: migration 000009 — a database filled by the old whole-document layout", function () {
+describe("db: migrations 000009+ — a database filled by the old whole-document layout", function () {
   this.timeout(120_000);
   let db: TestDatabase;
   let tenants: string[];
@@ -69,9 +69,9 @@ describe("db: migration 000009 — a database filled by the old whole-document l
   });
   after(async () => db?.drop());
 
-  it("when 000009 runs, then every latest value, hot document and updated_at survives exactly, and the API reads them", async () => {
+  it("when the migrations from 000009 on run, then every latest value, hot document and updated_at survives exactly, and the API reads them", async () => {
     const { applied } = await migrate(db.pool);
-    expect(applied).to.deep.equal(["000009"]);
+    expect(applied[0]).to.equal("000009");
     const { rows: cols } = await db.pool.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'entity_jsonb'");
     expect(cols.map((c) => c.column_name)).not.to.include("latest");
     const { rows: n } = await db.pool.query("SELECT count(*)::int AS n FROM entity_latest");
