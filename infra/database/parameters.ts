@@ -41,5 +41,11 @@ export function dbParameters(inputs: DbParameterInputs): DbParameter[] {
     // Replicas answer `eventual` reads; feedback avoids query cancellations from vacuum on the primary.
     { name: "hot_standby_feedback", value: "1", applyMethod: "immediate" },
     { name: "log_min_duration_statement", value: "1000", applyMethod: "immediate" },
+    // The write path's WAL (db/README.md "Measured"; the local stack runs the same in
+    // scripts/stack/postgres.sh): checkpoints by time, not by WAL volume, so fewer
+    // full-page images, and those compressed. RDS takes max_wal_size in MB.
+    { name: "max_wal_size", value: "8192", applyMethod: "immediate" },
+    { name: "checkpoint_timeout", value: "900", applyMethod: "immediate" },
+    { name: "wal_compression", value: "lz4", applyMethod: "immediate" },
   ];
 }
