@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Latest value of every attribute of one entity: the projection's one-row
-# probe against two ways of reading it from history, with pgbench.
+# Latest value of every attribute of one entity: the projection's read (one
+# range scan of entity_latest) against two ways of reading it from history,
+# with pgbench.
 #   db/bench/latest-read.sh [postgres://postgres@127.0.0.1:5432/postgres] [entities] [days]
 # Makes a throwaway database on that server, loads <entities> x 10 attributes x
 # <days> days x 24 readings through stage_flush, runs each query for 10 s on
@@ -40,9 +41,16 @@ END \$\$;
 VACUUM ANALYZE;
 SQL
 
+# What GET /v1/entities/{id} runs (app/query/sql/entities.ts): the entity row and its entity_latest rows.
 cat >"$WORK/projection.sql" <<SQL
 \set e random(1, $ENTITIES)
-SELECT latest FROM entity_jsonb WHERE tenant_id = '$T' AND entity_id = :e;
+SELECT j.entity_id, (SELECT e.entity_type FROM entities e WHERE e.tenant_id = j.tenant_id AND e.entity_id = j.entity_id),
+  (SELECT json_object_agg(a.name, json_build_object(
+      'value', atlas_value_json(a.data_type, l.value_int, l.value_decimal, l.value_bool, l.value_string, l.value_ts),
+      'ts', atlas_iso(l.ts)) ORDER BY a.name)
+   FROM entity_latest l JOIN attributes a ON a.tenant_id = l.tenant_id AND a.attribute_id = l.attribute_id
+   WHERE l.tenant_id = j.tenant_id AND l.entity_id = j.entity_id), j.updated_at
+FROM entity_jsonb j WHERE j.tenant_id = '$T' AND j.entity_id = :e;
 SQL
 cat >"$WORK/history_distinct_on.sql" <<SQL
 \set e random(1, $ENTITIES)
