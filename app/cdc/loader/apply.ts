@@ -73,6 +73,18 @@ async function mergeDimension(
   );
 }
 
+/** Sets `column` from a dimension stage wherever fact_readings or current_state still lack it. */
+async function fillDimension(client: PoolClient, column: string, from: string, stage: string, key: string): Promise<void> {
+  for (const table of ["fact_readings", "current_state"]) {
+    await client.query(
+      `UPDATE ${table} SET ${column} = s.${from}
+       FROM ${stage} s
+       WHERE ${table}.tenant_id = s.tenant_id AND ${table}.${key} = s.${key}
+         AND NOT s.is_delete AND ${table}.${column} IS NULL`,
+    );
+  }
+}
+
 export interface WatermarkUpdate {
   topic: string;
   partition: number;
@@ -126,28 +138,10 @@ export async function applyPlan(
       ["source_lsn", "bigint"], ["is_delete", "boolean"]],
   }, entityRows);
 
-  // Facts loaded by earlier batches before their dimension row arrived
-  // (topics are consumed independently) get the names now.
-  if (plan.attributes.upserts.length > 0) {
-    for (const table of ["fact_readings", "current_state"]) {
-      await client.query(
-        `UPDATE ${table} SET attribute_name = s.name
-         FROM cdc_stage_attributes s
-         WHERE ${table}.tenant_id = s.tenant_id AND ${table}.attribute_id = s.attribute_id
-           AND NOT s.is_delete AND ${table}.attribute_name IS NULL`,
-      );
-    }
-  }
-  if (plan.entities.upserts.length > 0) {
-    for (const table of ["fact_readings", "current_state"]) {
-      await client.query(
-        `UPDATE ${table} SET entity_type = s.entity_type
-         FROM cdc_stage_entities s
-         WHERE ${table}.tenant_id = s.tenant_id AND ${table}.entity_id = s.entity_id
-           AND NOT s.is_delete AND ${table}.entity_type IS NULL`,
-      );
-    }
-  }
+  // Facts and states loaded by earlier batches before their dimension row
+  // arrived (topics are consumed independently) get the names now.
+  if (plan.attributes.upserts.length > 0) await fillDimension(client, "attribute_name", "name", "cdc_stage_attributes", "attribute_id");
+  if (plan.entities.upserts.length > 0) await fillDimension(client, "entity_type", "entity_type", "cdc_stage_entities", "entity_id");
 
   // 2. Facts.
   const factRows = [

@@ -85,9 +85,9 @@ describe("fault suite, overload: a noisy tenant over its rate gets 429s while an
   let api: RunningApi;
   let noisy: { tenant_id: string; api_key: string };
   let victim: { tenant_id: string; api_key: string };
-  const NOISY_RPS = 20;
+  const NOISY_RPS = 10;
   const FLOOD_REQUESTS = 5000;
-  const FLOOD_RATE = 500; // requests/s: 25× the noisy tenant's limit
+  const FLOOD_RATE = 25 * NOISY_RPS; // requests/s: 25× the noisy tenant's limit
   const FLOOD_CONNECTIONS = 4;
 
   before(async () => {
