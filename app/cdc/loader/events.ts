@@ -11,9 +11,6 @@
 
 export type Op = "c" | "u" | "d" | "r";
 
-/** Debezium's stand-in for an unchanged TOASTed column in an update (never a real value). */
-export const UNAVAILABLE_VALUE = "__debezium_unavailable_value";
-
 export interface ChangeEvent {
   kind: "change";
   table: string;

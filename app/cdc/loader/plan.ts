@@ -167,18 +167,19 @@ export function planBatch(events: ChangeEvent[]): BatchPlan {
 
   // current_state: the newest fact per attribute of an entity, unless the
   // entity was deleted after it (a delete and a re-creation may share a batch).
-  const newest = new Map<string, StateRow>();
+  const newest = new Map<string, { row: StateRow; micros: number }>();
   const deletedAt = new Map<string, number>();
   for (const d of entities.deletes) deletedAt.set(`${d.tenant_id}|${d.entity_id}`, d.source_lsn);
   for (const f of facts.upserts) {
     if (f.source_lsn <= (deletedAt.get(`${f.tenant_id}|${f.entity_id}`) ?? -1)) continue;
     const k = `${f.tenant_id}|${f.entity_id}|${f.attribute_id}`;
+    const micros = isoMicros(f.ts);
     const held = newest.get(k);
-    if (held && isoMicros(held.ts) >= isoMicros(f.ts)) continue;
+    if (held && held.micros >= micros) continue;
     const { tenant_id, entity_id, attribute_id, ts, data_type, value_num, value_text, value_bool, value_ts, source_lsn } = f;
-    newest.set(k, { tenant_id, entity_id, attribute_id, ts, data_type, value_num, value_text, value_bool, value_ts, source_lsn });
+    newest.set(k, { row: { tenant_id, entity_id, attribute_id, ts, data_type, value_num, value_text, value_bool, value_ts, source_lsn }, micros });
   }
-  const states: BatchPlan["states"] = { rows: [...newest.values()], entityDeletes: entities.deletes };
+  const states: BatchPlan["states"] = { rows: [...newest.values()].map((n) => n.row), entityDeletes: entities.deletes };
 
   return { tenants, attributes, entities, facts, states, ignored };
 }
