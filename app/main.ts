@@ -8,6 +8,7 @@
  *   KAFKA_BROKERS set    → the batch writer consumes in this process too
  *   REDIS_URL unset      → no cache (X-Cache-Status: bypass)
  *   WAREHOUSE_URL + KAFKA_BROKERS set → the CDC loader runs too
+ *   always               → partition maintenance, retention and deletion jobs
  *
  * On first start a `demo` tenant is created; its key is printed and written,
  * with the URL, to .atlas/local.env for scripts.
@@ -28,6 +29,7 @@ import { prepareTopics } from "./ingest/main";
 import { openapi as ingestOpenApi } from "./ingest/openapi";
 import { createSink } from "./ingest/sinks";
 import { createBatchWriter } from "./ingest/writer";
+import { startLifecycle } from "./lifecycle/background";
 import { createQueryRouter } from "./query/app";
 import { queryOpenApi } from "./query/openapi";
 import { ReplicaSet } from "./query/routing/replica-set";
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
   await prepareTopics(runtimeConfig);
   const writer = config.KAFKA_BROKERS ? createBatchWriter(runtimeConfig, pool, redis) : undefined;
   await writer?.start();
+  const stopLifecycle = startLifecycle(runtimeConfig, pool, redis);
 
   const replicas = ReplicaSet.fromUrls(pool, config.DATABASE_REPLICA_URLS);
   replicas.start();
@@ -106,6 +109,7 @@ async function main(): Promise<void> {
   onShutdown(async () => {
     await closeServer(server);
     await writer?.stop();
+    await stopLifecycle();
     await sink.close();
     await replicas.stop();
     redis?.disconnect();

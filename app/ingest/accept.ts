@@ -59,7 +59,7 @@ export async function collectReadings(
     nowMs: receivedAt.getTime(),
     liveWindowMs: (settings.liveWindowSeconds ?? limits.liveWindowSeconds) * 1000,
     maxSkewMs: limits.maxClockSkewSeconds * 1000,
-    maxAgeMs: limits.retentionDays * 86_400_000,
+    maxAgeMs: (settings.retentionDays ?? limits.retentionDays) * 86_400_000,
   };
   const spool = new ReadingSpool();
   const errors = new ErrorCollector(100);

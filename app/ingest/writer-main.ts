@@ -8,6 +8,7 @@
  *
  * ATLAS_TOPIC_SUFFIX (not a platform setting; tests only) is appended to the
  * topic names and the group id so a test run never sees another's messages.
+ * ATLAS_MAINTENANCE_CLOCK_OFFSET_DAYS (tests only) moves the maintenance clock.
  */
 import { loadConfigOrExit, requireSetting } from "../shared/config";
 import { createPool } from "../shared/db";
@@ -16,6 +17,7 @@ import { configureLog, log } from "../shared/log";
 import { createRedis } from "../shared/redis";
 import { onShutdown } from "../shared/shutdown";
 import { migrate } from "../../db/migrate";
+import { startLifecycle } from "../lifecycle/background";
 import { createBatchWriter } from "./writer";
 
 async function main(): Promise<void> {
@@ -28,6 +30,8 @@ async function main(): Promise<void> {
   const redis = config.REDIS_URL ? createRedis(config.REDIS_URL, "writer") : undefined;
   const writer = createBatchWriter(config, pool, redis, { suffix: process.env.ATLAS_TOPIC_SUFFIX ?? "" });
   await writer.start();
+  // Partition maintenance, retention and deletion jobs: nobody else runs them.
+  const stopLifecycle = startLifecycle(config, pool, redis);
 
   const app = createServiceApp({
     routers: [],
@@ -47,6 +51,7 @@ async function main(): Promise<void> {
 
   onShutdown(async () => {
     await writer.stop();
+    await stopLifecycle();
     await closeServer(server);
     redis?.disconnect();
     await pool.end();

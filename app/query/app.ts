@@ -6,6 +6,7 @@
  *   POST /v1/entities/search             hot-attribute filters, keyset pages
  *   GET  /v1/entities/{id}/timeseries    raw or aggregated history
  *   GET  /v1/analytics/...               the warehouse (analytics/)
+ *   DELETE /v1/entities/..., GET /v1/jobs/{id}, GET /v1/retention   the data lifecycle (app/lifecycle/)
  *
  * Every read runs as the caller's tenant under row-level security, routed by
  * X-Consistency-Level (routing/), and answers with freshness headers.
@@ -20,6 +21,7 @@ import { AppError, asyncHandler } from "../shared/http/errors";
 import { rateLimit, tenantRequestRate } from "../shared/http/rate-limit";
 import { TenantSettingsCache } from "../shared/tenant-settings";
 import { authenticate } from "../shared/tenants";
+import { createLifecycleRouter } from "../lifecycle/router";
 import { createAnalyticsRouter } from "./analytics/router";
 import { AttributeCatalog } from "./catalog";
 import type { QueryContext } from "./context";
@@ -84,7 +86,7 @@ export function createQueryRouter(deps: QueryDeps): Router {
   const tenantSettings = new TenantSettingsCache(deps.primary);
   const router = Router();
   router.use(
-    ["/v1/entities", "/v1/analytics"],
+    ["/v1/entities", "/v1/analytics", "/v1/jobs", "/v1/retention"],
     requireApiKey(deps.authenticate ?? ((key) => authenticate(deps.primary, key))),
     rateLimit({ ratePerSecond: tenantRequestRate(tenantSettings, deps.config.TENANT_RATE_LIMIT_RPS), name: "query" }),
   );
@@ -98,5 +100,6 @@ export function createQueryRouter(deps: QueryDeps): Router {
   router.get("/v1/entities/:id", asyncHandler(getEntityHandler(ctx)));
   router.get("/v1/entities/:id/timeseries", asyncHandler(timeseriesHandler(ctx)));
   router.use("/v1/analytics", createAnalyticsRouter(ctx));
+  router.use(createLifecycleRouter({ config: deps.config, primary: deps.primary, tenantSettings }));
   return router;
 }

@@ -68,8 +68,14 @@ export const configSchema = z.object({
 
   /** Loader micro-batch window, milliseconds. Defaults to 2000. */
   CDC_BATCH_WINDOW_MS: positiveInt(2000),
-  /** History retention, days; older partitions are dropped. Defaults to 400. */
+  /**
+   * History retention of tenants without their own, days. Older readings are
+   * refused at ingest; partitions older than the longest tenant retention are
+   * dropped. Defaults to 400.
+   */
   RETENTION_DAYS: positiveInt(400),
+  /** How often the batch writer runs partition maintenance, seconds. Defaults to 3600. */
+  PARTITION_MAINTENANCE_INTERVAL_SECONDS: positiveInt(3600),
 });
 
 export type AtlasConfig = z.infer<typeof configSchema>;
@@ -87,9 +93,9 @@ export type SecretSettingName = (typeof SECRET_SETTINGS)[number];
 
 /** What each container needs to run in a deployed environment. */
 export const SERVICE_SETTINGS: Record<ServiceName, readonly SettingName[]> = {
-  "ingest-api": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "PORT", "LOG_LEVEL", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_READINGS", "INGEST_MAX_ATTRIBUTES", "INGEST_LIVE_WINDOW_SECONDS", "INGEST_MAX_CLOCK_SKEW_SECONDS", "TENANT_RATE_LIMIT_RPS"],
-  "batch-writer": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "LOG_LEVEL", "CACHE_TTL_SECONDS", "RETENTION_DAYS"],
-  "query-api": ["DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "DEFAULT_MAX_LAG_SECONDS", "TIMESERIES_MAX_SPAN_DAYS", "TENANT_RATE_LIMIT_RPS"],
+  "ingest-api": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_READINGS", "INGEST_MAX_ATTRIBUTES", "INGEST_LIVE_WINDOW_SECONDS", "INGEST_MAX_CLOCK_SKEW_SECONDS", "TENANT_RATE_LIMIT_RPS", "RETENTION_DAYS"],
+  "batch-writer": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "LOG_LEVEL", "CACHE_TTL_SECONDS", "RETENTION_DAYS", "PARTITION_MAINTENANCE_INTERVAL_SECONDS"],
+  "query-api": ["DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "DEFAULT_MAX_LAG_SECONDS", "TIMESERIES_MAX_SPAN_DAYS", "TENANT_RATE_LIMIT_RPS", "RETENTION_DAYS"],
   "cdc-loader": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "WAREHOUSE_URL", "LOG_LEVEL", "CDC_BATCH_WINDOW_MS"],
 };
 

@@ -1,6 +1,6 @@
 /**
  * A tenant's own settings (the tenants row: unknown-attribute policy, live
- * window, request rate), read under the tenant's RLS scope and cached per
+ * window, request rate, retention), read under the tenant's RLS scope and cached per
  * process, for the ingest and query services alike.
  */
 import { withTenant, type Pool } from "./db";
@@ -9,6 +9,8 @@ export interface TenantSettings {
   unknownAttributes: "reject" | "register";
   liveWindowSeconds: number | null;
   rateLimitRps: number | null;
+  /** Retention override, days (null: RETENTION_DAYS). */
+  retentionDays: number | null;
 }
 
 const SETTINGS_TTL_MS = 30_000;
@@ -26,8 +28,13 @@ export class TenantSettingsCache {
       tenantId,
       async (c) =>
         (
-          await c.query<{ unknown_attributes: "reject" | "register"; live_window_seconds: number | null; rate_limit_rps: number | null }>(
-            "SELECT unknown_attributes, live_window_seconds, rate_limit_rps FROM tenants",
+          await c.query<{
+            unknown_attributes: "reject" | "register";
+            live_window_seconds: number | null;
+            rate_limit_rps: number | null;
+            retention_days: number | null;
+          }>(
+            "SELECT unknown_attributes, live_window_seconds, rate_limit_rps, retention_days FROM tenants",
           )
         ).rows[0],
       { readOnly: true },
@@ -36,6 +43,7 @@ export class TenantSettingsCache {
       unknownAttributes: row?.unknown_attributes ?? "reject",
       liveWindowSeconds: row?.live_window_seconds ?? null,
       rateLimitRps: row?.rate_limit_rps ?? null,
+      retentionDays: row?.retention_days ?? null,
     };
     this.cache.set(tenantId, { settings, expires: Date.now() + SETTINGS_TTL_MS });
     return settings;

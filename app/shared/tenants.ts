@@ -21,6 +21,8 @@ export interface TenantOptions {
   liveWindowSeconds?: number | null;
   /** Rate limit override, requests/s. Defaults to null (the configured default). */
   rateLimitRps?: number | null;
+  /** Retention override, days. Defaults to null (RETENTION_DAYS). */
+  retentionDays?: number | null;
   /** A chosen tenant id (tests, imports). Defaults to a random UUID. */
   tenantId?: string;
 }
@@ -45,6 +47,8 @@ export interface TenantRow {
   unknown_attributes: UnknownAttributesPolicy;
   live_window_seconds: number | null;
   rate_limit_rps: number | null;
+  retention_days: number | null;
+  deactivated_at: Date | null;
   created_at: Date;
 }
 
@@ -96,6 +100,11 @@ export async function createTenant(pool: Pool, name: string, opts: TenantOptions
       }
       throw err;
     }
+    // Set apart so that databases migrated only up to an older schema (the
+    // migration tests build them) can still make tenants.
+    if (opts.retentionDays != null) {
+      await client.query("UPDATE tenants SET retention_days = $2 WHERE tenant_id = $1", [tenantId, opts.retentionDays]);
+    }
     const key = await insertKey(client, tenantId);
     return { tenant_id: tenantId, ...key };
   });
@@ -118,8 +127,8 @@ export async function revokeApiKey(pool: Pool, tenantId: string, keyId: string):
 }
 
 /**
- * The tenant of a presented key, or null when the key is malformed, unknown
- * or revoked. The hash is looked up as atlas_app with app.tenant_id set to the
+ * The tenant of a presented key, or null when the key is malformed, unknown,
+ * revoked, or its tenant is deactivated. The hash is looked up as atlas_app with app.tenant_id set to the
  * tenant the key claims, so a key can only ever match its own tenant's rows.
  */
 export async function authenticate(pool: Pool, key: string): Promise<string | null> {
@@ -130,7 +139,8 @@ export async function authenticate(pool: Pool, key: string): Promise<string | nu
     parsed.tenantId,
     async (client) => {
       const { rowCount } = await client.query(
-        "SELECT 1 FROM api_keys WHERE tenant_id = $1 AND key_hash = $2 AND revoked_at IS NULL",
+        `SELECT 1 FROM api_keys k JOIN tenants t ON t.tenant_id = k.tenant_id
+         WHERE k.tenant_id = $1 AND k.key_hash = $2 AND k.revoked_at IS NULL AND t.deactivated_at IS NULL`,
         [parsed.tenantId, hashApiKey(key)],
       );
       return rowCount === 1 ? parsed.tenantId : null;
@@ -168,4 +178,27 @@ export async function findTenantIdByName(pool: Pool, name: string): Promise<stri
     const { rows } = await client.query<{ tenant_id: string }>("SELECT tenant_id FROM tenants WHERE name = $1", [name]);
     return rows[0]?.tenant_id ?? null;
   });
+}
+
+/**
+ * An operator's change to one tenant's row: as the login user (the owner;
+ * atlas_app may not update tenants, migration 000006) with the tenant set,
+ * so FORCE ROW LEVEL SECURITY still scopes it to that one row.
+ */
+async function updateTenantRow(pool: Pool, tenantId: string, set: string, params: unknown[]): Promise<boolean> {
+  return withTransaction(pool, async (client) => {
+    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+    const { rowCount } = await client.query(`UPDATE tenants SET ${set} WHERE tenant_id = $1`, [tenantId, ...params]);
+    return rowCount === 1;
+  });
+}
+
+/** Deactivates (keys stop authenticating; data stays) or reactivates a tenant. True when the tenant exists. */
+export function setTenantDeactivated(pool: Pool, tenantId: string, deactivated: boolean): Promise<boolean> {
+  return updateTenantRow(pool, tenantId, deactivated ? "deactivated_at = coalesce(deactivated_at, now())" : "deactivated_at = NULL", []);
+}
+
+/** Sets a tenant's retention override, days (null: back to RETENTION_DAYS). True when the tenant exists. */
+export function setTenantRetention(pool: Pool, tenantId: string, days: number | null): Promise<boolean> {
+  return updateTenantRow(pool, tenantId, "retention_days = $2", [days]);
 }
