@@ -101,18 +101,26 @@ export async function maintainPartitions(pool: Pool, opts: MaintenanceOptions): 
   }
 }
 
-/** Refreshes the gauges from the database (whoever ran the last maintenance). */
-export async function refreshMaintenanceMetrics(pool: Pool): Promise<void> {
+/**
+ * The line each successful run logs: infra/monitoring turns its fields into
+ * CloudWatch metrics (a log metric filter on the writer's log group) and
+ * alarms on them. Renaming it or its fields breaks those alarms.
+ */
+export const MAINTENANCE_RUN_LOG = "history partition maintenance run";
+
+/** Refreshes the gauges from the database (whoever ran the last maintenance); returns the days ahead. */
+export async function refreshMaintenanceMetrics(pool: Pool): Promise<number | undefined> {
   const { rows } = await pool.query<{ success: Date | null; ahead: number; default_rows: string | null }>(
     `SELECT s.last_success_at AS success, atlas_partitions_ahead_days() AS ahead,
             s.last_result ->> 'default_rows' AS default_rows
      FROM partition_maintenance_status s`,
   );
   const row = rows[0];
-  if (!row) return;
+  if (!row) return undefined;
   if (row.success) lastSuccess.set(row.success.getTime() / 1000);
   aheadDays.set(row.ahead);
   if (row.default_rows !== null) defaultRows.set(Number(row.default_rows));
+  return row.ahead;
 }
 
 /**
@@ -129,11 +137,9 @@ export function schedulePartitionMaintenance(
   const tick = async () => {
     if (running) return;
     running = true;
+    let result: MaintenanceResult | undefined;
     try {
-      const result = await maintainPartitions(pool, opts);
-      if (!result.skipped && ((result.created ?? 0) > 0 || (result.moved_rows ?? 0) > 0 || (result.dropped ?? 0) > 0)) {
-        log.info("history partitions maintained", { ...result });
-      }
+      result = await maintainPartitions(pool, opts);
       if ((result.default_rows ?? 0) > 0) {
         log.warn("rows remain in the history's default partition after maintenance", { default_rows: result.default_rows });
       }
@@ -142,7 +148,9 @@ export function schedulePartitionMaintenance(
       log.warn("history partition maintenance failed; retrying at the next tick", { error: err });
     }
     try {
-      await refreshMaintenanceMetrics(pool);
+      const ahead = await refreshMaintenanceMetrics(pool);
+      // A skipped run is another task's run: that task logs it.
+      if (result && !result.skipped) log.info(MAINTENANCE_RUN_LOG, { ...result, partitions_ahead_days: ahead });
     } catch (err) {
       log.warn("partition maintenance metrics not refreshed", { error: err });
     } finally {

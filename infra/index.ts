@@ -97,6 +97,7 @@ export = async function atlas(source: ConfigSource = pulumiConfigSource(), stack
     targetGroupArnSuffixes: { "ingest-api": lb.targetGroups["ingest-api"].arnSuffix, "query-api": lb.targetGroups["query-api"].arnSuffix },
     ecsClusterName: compute.clusterName,
     ecsServiceNames: Object.fromEntries(SERVICE_NAMES.map((s) => [s, services[s].serviceName])) as Record<ServiceName, pulumi.Output<string>>,
+    logGroupNames: Object.fromEntries(SERVICE_NAMES.map((s) => [s, services[s].logGroupName])) as Record<ServiceName, pulumi.Output<string>>,
   });
 
   return {

@@ -44,8 +44,10 @@ export class Database extends pulumi.ComponentResource {
     const subnetGroup = new aws.rds.SubnetGroup(`${name}-subnets`, { subnetIds: args.privateSubnetIds, description: "Atlas PostgreSQL, private subnets" }, { parent: this });
     const parameterGroup = new aws.rds.ParameterGroup(`${name}-params`, {
       family: DB_PARAMETER_GROUP_FAMILY,
+      // The description still names pg_cron, which is no longer preloaded:
+      // changing a parameter group's description replaces the group (a reboot).
       description: "Atlas: logical replication for Debezium, pg_cron for pg_partman, TLS only",
-      parameters: dbParameters({ dbName: DB_NAME, maxSlotWalKeepSizeMb: cfg.maxSlotWalKeepSizeMb }),
+      parameters: dbParameters({ maxSlotWalKeepSizeMb: cfg.maxSlotWalKeepSizeMb }),
     }, { parent: this });
 
     const credentials = new aws.secretsmanager.Secret(`${name}-credentials`, {

@@ -14,8 +14,6 @@ export interface DbParameter {
 }
 
 export interface DbParameterInputs {
-  /** Database where pg_cron keeps its jobs (it runs pg_partman maintenance). */
-  dbName: string;
   /** Upper bound of WAL a replication slot may retain, MB. */
   maxSlotWalKeepSizeMb: number;
 }
@@ -32,10 +30,10 @@ export function dbParameters(inputs: DbParameterInputs): DbParameter[] {
     // Bounds WAL kept for a slot whose consumer stopped: past this PostgreSQL invalidates the
     // slot instead of filling the disk (PostgreSQL 13+). An alarm fires at half (monitoring/thresholds.ts).
     { name: "max_slot_wal_keep_size", value: String(inputs.maxSlotWalKeepSizeMb), applyMethod: "immediate" },
-    // pg_cron schedules pg_partman's run_maintenance (RDS runs no pg_partman background worker of ours);
-    // pg_stat_statements feeds Performance Insights' top SQL.
-    { name: "shared_preload_libraries", value: "pg_stat_statements,pg_cron", applyMethod: "pending-reboot" },
-    { name: "cron.database_name", value: inputs.dbName, applyMethod: "pending-reboot" },
+    // pg_stat_statements feeds Performance Insights' top SQL. No pg_cron: partition
+    // maintenance runs in the batch writer under an advisory lock (db/README.md
+    // "Maintenance" argues why), and an unused preloaded extension is only surface.
+    { name: "shared_preload_libraries", value: "pg_stat_statements", applyMethod: "pending-reboot" },
     // Clients must use TLS (encryption in transit).
     { name: "rds.force_ssl", value: "1", applyMethod: "immediate" },
     // Replicas answer `eventual` reads; feedback avoids query cancellations from vacuum on the primary.

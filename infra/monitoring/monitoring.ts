@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import type { ServiceName } from "../../app/shared/config";
 import type { HttpServiceName } from "../services/entrypoints";
-import type { AlarmSpec, AlarmTarget } from "./thresholds";
+import { APP_NAMESPACE, LOG_METRICS, type AlarmSpec, type AlarmTarget } from "./thresholds";
 import { dashboardBody } from "./dashboard-body";
 
 export interface MonitoringArgs {
@@ -19,6 +19,8 @@ export interface MonitoringArgs {
   targetGroupArnSuffixes: Record<HttpServiceName, pulumi.Input<string>>;
   ecsClusterName: pulumi.Input<string>;
   ecsServiceNames: Record<ServiceName, pulumi.Input<string>>;
+  /** Each service's CloudWatch log group (the log metric filters of LOG_METRICS read them). */
+  logGroupNames: Record<ServiceName, pulumi.Input<string>>;
 }
 
 /** ElastiCache names the nodes of a cluster-mode-disabled group `<group id>-001`, `-002`, … */
@@ -55,10 +57,19 @@ export class Monitoring extends pulumi.ComponentResource {
         case "alb": return { LoadBalancer: args.albArnSuffix };
         case "target-group": return { LoadBalancer: args.albArnSuffix, TargetGroup: args.targetGroupArnSuffixes[t.service] };
         case "ecs-service": return { ClusterName: args.ecsClusterName, ServiceName: args.ecsServiceNames[t.service] };
+        case "log-metric": return {};
       }
     };
 
     const stack = pulumi.getStack();
+    const namespaceOf = (spec: AlarmSpec) => (spec.target.kind === "log-metric" ? `${spec.namespace}/${stack}` : spec.namespace);
+    for (const m of LOG_METRICS) {
+      new aws.cloudwatch.LogMetricFilter(`${name}-${m.service}-${m.metricName}`, {
+        logGroupName: args.logGroupNames[m.service],
+        pattern: m.pattern,
+        metricTransformation: { name: m.metricName, namespace: `${APP_NAMESPACE}/${stack}`, value: m.value },
+      }, { parent: this });
+    }
     this.alarmNames = args.specs.map((spec) => {
       const common = {
         name: `atlas-${stack}-${spec.key}`,
@@ -79,13 +90,13 @@ export class Monitoring extends pulumi.ComponentResource {
             { id: "e1", expression: spec.expression.expression, label: spec.key, returnData: true },
             ...Object.entries({ m1: spec.metricName, ...spec.expression.metrics }).map(([id, metricName]) => ({
               id, returnData: false,
-              metric: { namespace: spec.namespace, metricName, period: spec.period, stat: spec.statistic ?? "Sum", dimensions: dims },
+              metric: { namespace: namespaceOf(spec), metricName, period: spec.period, stat: spec.statistic ?? "Sum", dimensions: dims },
             })),
           ],
         }, { parent: this })
         : new aws.cloudwatch.MetricAlarm(`${name}-${spec.key}`, {
           ...common,
-          namespace: spec.namespace,
+          namespace: namespaceOf(spec),
           metricName: spec.metricName,
           statistic: spec.statistic,
           extendedStatistic: spec.extendedStatistic,

@@ -49,7 +49,37 @@ export const THRESHOLDS = {
   p99LatencySeconds: { "ingest-api": 1.0, "query-api": 0.5 } satisfies Record<HttpServiceName, number>,
   /** Ours: autoscaling tracks 60 % CPU; 85 % for 15 minutes means the service is at maxCount. */
   ecsCpuPercent: 85,
+  /**
+   * Ours: maintenance runs hourly (PARTITION_MAINTENANCE_INTERVAL_SECONDS) and
+   * premakes 7 days; fewer than 3 days ahead means several runs failed, with
+   * days left before readings start landing in the default partition.
+   */
+  partitionsAheadDaysMin: 3,
+  /** Ours: no successful maintenance run for 3 hours (3 missed hourly runs) pages. */
+  partitionMaintenanceStaleHours: 3,
 } as const;
+
+/**
+ * Metrics the services log rather than publish (no CloudWatch SDK or agent
+ * in the tasks): a log metric filter on the service's log group turns each
+ * matching JSON line into a datapoint of `metricName` with the value of the
+ * field `value` selects. Namespace: APP_NAMESPACE/<stack>, so that stacks in
+ * one account never mix. The writer logs MAINTENANCE_RUN_LOG
+ * (db/maintenance.ts) after each successful run.
+ */
+export const APP_NAMESPACE = "Atlas";
+export const MAINTENANCE_RUN_PATTERN = '{ $.msg = "history partition maintenance run" }';
+export interface LogMetric {
+  service: ServiceName;
+  metricName: string;
+  pattern: string;
+  value: string;
+}
+export const LOG_METRICS: LogMetric[] = [
+  { service: "batch-writer", metricName: "HistoryDefaultPartitionRows", pattern: MAINTENANCE_RUN_PATTERN, value: "$.default_rows" },
+  { service: "batch-writer", metricName: "PartitionsAheadDays", pattern: MAINTENANCE_RUN_PATTERN, value: "$.partitions_ahead_days" },
+  { service: "batch-writer", metricName: "PartitionMaintenanceRuns", pattern: MAINTENANCE_RUN_PATTERN, value: "1" },
+];
 
 /** Autoscaling target, average CPU %. */
 export const AUTOSCALING_CPU_TARGET = 60;
@@ -62,7 +92,9 @@ export type AlarmTarget =
   | { kind: "kafka"; group: string; topic: string }
   | { kind: "alb" }
   | { kind: "target-group"; service: HttpServiceName }
-  | { kind: "ecs-service"; service: ServiceName };
+  | { kind: "ecs-service"; service: ServiceName }
+  /** A metric of LOG_METRICS: no dimensions, namespace APP_NAMESPACE/<stack>. */
+  | { kind: "log-metric"; service: ServiceName };
 
 export interface AlarmSpec {
   /** Unique; also the runbook anchor in infra/README.md ("#alarm-<key without index>"). */
@@ -178,5 +210,25 @@ export function alarmSpecs(inputs: AlarmInputs): AlarmSpec[] {
       period: 300, evaluationPeriods: 3, datapointsToAlarm: 3, comparison: "GreaterThanThreshold", threshold: T.ecsCpuPercent, treatMissingData: "missing",
     });
   }
+  const writer: AlarmTarget = { kind: "log-metric", service: "batch-writer" };
+  specs.push(
+    {
+      key: "partition-default-rows", runbook: "partition-maintenance", description: "Rows remain in the history's default partition after partition maintenance", target: writer,
+      namespace: APP_NAMESPACE, metricName: "HistoryDefaultPartitionRows", statistic: "Maximum",
+      period: 3600, evaluationPeriods: 1, datapointsToAlarm: 1, comparison: "GreaterThanThreshold", threshold: 0, treatMissingData: "notBreaching",
+    },
+    {
+      key: "partitions-ahead", runbook: "partition-maintenance", description: `Fewer than ${T.partitionsAheadDaysMin} days of history partitions made ahead`, target: writer,
+      namespace: APP_NAMESPACE, metricName: "PartitionsAheadDays", statistic: "Minimum",
+      period: 3600, evaluationPeriods: 1, datapointsToAlarm: 1, comparison: "LessThanThreshold", threshold: T.partitionsAheadDaysMin, treatMissingData: "missing",
+    },
+    {
+      key: "partition-maintenance-stale", runbook: "partition-maintenance", description: `No successful partition maintenance run for ${T.partitionMaintenanceStaleHours} hours`, target: writer,
+      namespace: APP_NAMESPACE, metricName: "PartitionMaintenanceRuns", statistic: "Sum",
+      period: 3600, evaluationPeriods: T.partitionMaintenanceStaleHours, datapointsToAlarm: T.partitionMaintenanceStaleHours, comparison: "LessThanThreshold", threshold: 1,
+      // No line is exactly the failure this alarm is for.
+      treatMissingData: "breaching",
+    },
+  );
   return specs;
 }

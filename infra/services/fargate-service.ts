@@ -33,6 +33,7 @@ export interface FargateServiceArgs {
 export class FargateService extends pulumi.ComponentResource {
   public readonly serviceName: pulumi.Output<string>;
   public readonly taskDefinitionArn: pulumi.Output<string>;
+  public readonly logGroupName: pulumi.Output<string>;
 
   constructor(name: string, args: FargateServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("atlas:services:FargateService", name, {}, opts);
@@ -44,6 +45,7 @@ export class FargateService extends pulumi.ComponentResource {
     }
 
     const logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { name: `/atlas/${pulumi.getStack()}/${service}`, retentionInDays: args.logRetentionDays }, { parent: this });
+    this.logGroupName = logGroup.name;
 
     const executionRole = new aws.iam.Role(`${name}-exec`, {
       assumeRolePolicy: aws.iam.assumeRolePolicyForPrincipal({ Service: "ecs-tasks.amazonaws.com" }),

@@ -28,6 +28,7 @@ export const T = {
   secretVersion: "aws:secretsmanager/secretVersion:SecretVersion",
   rolePolicy: "aws:iam/rolePolicy:RolePolicy",
   alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
+  logMetricFilter: "aws:cloudwatch/logMetricFilter:LogMetricFilter",
   lb: "aws:lb/loadBalancer:LoadBalancer",
   listener: "aws:lb/listener:Listener",
   rule: "aws:lb/listenerRule:ListenerRule",

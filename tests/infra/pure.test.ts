@@ -156,7 +156,7 @@ describe("infra: dashboard", () => {
 });
 
 describe("infra: PostgreSQL parameter group", () => {
-  const params = dbParameters({ dbName: "atlas", maxSlotWalKeepSizeMb: 10240 });
+  const params = dbParameters({ maxSlotWalKeepSizeMb: 10240 });
   const get = (n: string) => params.find((p) => p.name === n);
   it("enables logical decoding with rds.logical_replication (RDS refuses wal_level)", () => {
     expect(get("rds.logical_replication")).to.include({ value: "1", applyMethod: "pending-reboot" });
@@ -165,8 +165,9 @@ describe("infra: PostgreSQL parameter group", () => {
   it("bounds the WAL a stuck slot may keep", () => {
     expect(get("max_slot_wal_keep_size")?.value).to.equal("10240");
   });
-  it("preloads pg_cron (which runs pg_partman maintenance) and forces TLS", () => {
-    expect(get("shared_preload_libraries")?.value.split(",")).to.include("pg_cron");
+  it("preloads no pg_cron (maintenance runs in the batch writer; nothing would schedule it) and forces TLS", () => {
+    expect(get("shared_preload_libraries")?.value.split(",")).to.deep.equal(["pg_stat_statements"]);
+    expect(get("cron.database_name")).to.equal(undefined);
     expect(get("rds.force_ssl")?.value).to.equal("1");
   });
 });

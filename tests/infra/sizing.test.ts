@@ -95,6 +95,20 @@ for (const stack of STACKS) {
         expect(a!.inputs.alarmDescription, s.key).to.contain(`infra/README.md#alarm-${s.runbook}`);
       }
     });
+    it("partition maintenance is alarmed from the batch writer's log: default-partition rows, days ahead, no run for 3 hours", () => {
+      const filters = ofType(run, T.logMetricFilter);
+      for (const m of ["HistoryDefaultPartitionRows", "PartitionsAheadDays", "PartitionMaintenanceRuns"]) {
+        const f = filters.find((x) => x.inputs.metricTransformation.name === m);
+        expect(f, m).to.not.equal(undefined);
+        expect(f!.inputs.logGroupName, m).to.equal(`/atlas/${stack}/batch-writer`);
+        expect(f!.inputs.pattern, m).to.contain("history partition maintenance run");
+        expect(f!.inputs.metricTransformation.namespace, m).to.equal(`Atlas/${stack}`);
+        const alarm = ofType(run, T.alarm).find((a) => a.inputs.metricName === m);
+        expect(alarm?.inputs.namespace, m).to.equal(`Atlas/${stack}`);
+      }
+      const stale = ofType(run, T.alarm).find((a) => a.inputs.name === `atlas-${stack}-partition-maintenance-stale`);
+      expect(stale!.inputs).to.include({ treatMissingData: "breaching", comparisonOperator: "LessThanThreshold", threshold: 1 });
+    });
     it("the seeds' alarms are there with the seeds' numbers", () => {
       const byMetric = (m: string) => ofType(run, T.alarm).filter((a) => a.inputs.metricName === m || (a.inputs.metricQueries ?? []).some((q: { metric?: { metricName: string } }) => q.metric?.metricName === m));
       expect(byMetric("ReplicaLag").filter((a) => a.inputs.threshold === 5)).to.have.length(cfg.database.replicaCount);
