@@ -1,4 +1,7 @@
 /** OpenAPI 3.0 description of the query API, served at /openapi.json. */
+import { lifecyclePaths } from "../lifecycle/openapi";
+import { standardErrors } from "../shared/http/openapi-parts";
+
 const freshnessHeaders = {
   "X-Data-Source": { description: "primary, replica-<n>, cache or warehouse", schema: { type: "string" } },
   "X-Data-Lag-Seconds": { description: "Lag of the source that answered (cache: the source's lag when cached + the copy's age)", schema: { type: "number" } },
@@ -41,21 +44,9 @@ const entity = {
   },
 };
 
-const error = {
-  description: "Error",
-  content: {
-    "application/json": {
-      schema: {
-        type: "object",
-        properties: { error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" }, field: { type: "string" } } } },
-      },
-    },
-  },
-};
-
 const ok = (schema: object) => ({ description: "OK", headers: freshnessHeaders, content: { "application/json": { schema } } });
 const idParam = { name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } };
-const errors = { "400": error, "401": error, "404": error, "429": error, "503": error };
+const errors = standardErrors;
 
 export const queryOpenApi = {
   openapi: "3.0.3",
@@ -69,6 +60,7 @@ export const queryOpenApi = {
         parameters: [idParam, ...consistencyParams],
         responses: { "200": ok({ allOf: [entity, { type: "object", properties: { _metadata: metadata } }] }), ...errors },
       },
+      ...lifecyclePaths["/v1/entities/{id}"],
     },
     "/v1/entities/search": {
       post: {
@@ -144,5 +136,8 @@ export const queryOpenApi = {
     "/v1/analytics/entities/count-by-type": {
       get: { summary: "Entities per type, from the warehouse", responses: { "200": ok({ type: "object" }), ...errors } },
     },
+    "/v1/entities/{id}/attributes/{name}": lifecyclePaths["/v1/entities/{id}/attributes/{name}"],
+    "/v1/jobs/{id}": lifecyclePaths["/v1/jobs/{id}"],
+    "/v1/retention": lifecyclePaths["/v1/retention"],
   },
 };

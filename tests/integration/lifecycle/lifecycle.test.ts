@@ -16,7 +16,8 @@ import type { Redis } from "ioredis";
 import { createTestDatabase, databaseUrl, type TestDatabase } from "../../helpers/db";
 import { requireStackVar } from "../../helpers/stack-env";
 import { ensurePipeline, newGroupId, stack, startTestLoader, waitFor } from "../cdc/harness";
-import { newSuffix, spawnEntry, type Child } from "../ingest/harness";
+import { newSuffix, post, registerAttributes, spawnEntry, startApi, testConfig, type Child, type RunningApi } from "../ingest/harness";
+import { createTenant } from "../../../app/shared/tenants";
 import { endChild } from "../faults/stack";
 import { makeTenant, replicaUrl, startQueryApi, write, type QueryApi, type Tenant } from "../query/harness";
 
@@ -90,6 +91,42 @@ describe("lifecycle: partition maintenance run by the batch writer service", fun
     expect(res.status).to.equal(200);
     expect(res.body).to.include({ retention_days: 10, partitions_ahead_days: 7, drop_retention_days: 10, oldest_data: null, next_drop: null });
     expect(Date.now() - Date.parse(res.body.last_maintenance)).to.be.within(0, 30_000);
+  });
+});
+
+describe("lifecycle: a tenant's own retention", function () {
+  this.timeout(60_000);
+  let db: TestDatabase;
+  let ingest: RunningApi;
+  let api: QueryApi;
+  before(async () => {
+    db = await createTestDatabase();
+    ingest = await startApi({ config: testConfig(db.url), pool: db.pool, mode: "direct" });
+    api = await startQueryApi(db);
+  });
+  after(async () => {
+    await ingest?.close();
+    await api?.close();
+    await db?.drop();
+  });
+
+  it("when a tenant keeps 5 days, then a reading 6 days old is refused naming it, one 4 days old is stored, and GET /v1/retention says so", async () => {
+    const created = await createTenant(db.pool, "short-memory", { retentionDays: 5 });
+    await registerAttributes(ingest.url, created.api_key, [["temperature", "decimal"]]);
+    const old = { entity_id: 1, entity_type: "sensor", ts: new Date(Date.now() - 6 * DAY).toISOString(), values: { temperature: 1 } };
+    const recent = { ...old, ts: new Date(Date.now() - 4 * DAY).toISOString() };
+    const refused = await post(`${ingest.url}/v1/telemetry`, created.api_key, { readings: [recent, old] });
+    expect(refused.status).to.equal(400);
+    expect(refused.body.error.details).to.deep.equal([{ index: 1, field: "ts", reason: "is older than the retention period of 5 days" }]);
+    expect((await post(`${ingest.url}/v1/telemetry`, created.api_key, { readings: [recent] })).status).to.equal(202);
+
+    const res = await api.request("GET", "/v1/retention", { tenant: { id: created.tenant_id, key: created.api_key, attrs: new Map() } });
+    expect(res.status).to.equal(200);
+    expect(res.body.retention_days).to.equal(5);
+    expect(res.body.oldest_data).to.equal(recent.ts);
+    // Its day's partition goes once that whole day is past the longest retention (the default 400 days here).
+    const dayEnd = Math.floor(Date.parse(recent.ts) / DAY) * DAY + DAY;
+    expect(res.body.next_drop).to.equal(new Date(dayEnd + 400 * DAY).toISOString());
   });
 });
 
