@@ -7,7 +7,8 @@
  *   KAFKA_BROKERS unset  → the ingest API writes straight through the writer's storage step
  *   KAFKA_BROKERS set    → the batch writer consumes in this process too
  *   REDIS_URL unset      → no cache (X-Cache-Status: bypass)
- *   WAREHOUSE_URL + KAFKA_BROKERS set → the CDC loader runs too
+ *   WAREHOUSE_URL + KAFKA_BROKERS set → the CDC loader runs too (and answers /v1/analytics)
+ *   KAFKA_CONNECT_URL set too → the publication and the Debezium connector are registered
  *   always               → partition maintenance, retention and deletion jobs
  *
  * On first start a `demo` tenant is created; its key is printed and written,
@@ -16,7 +17,7 @@
 import fs from "fs";
 import path from "path";
 import { migrate } from "../db/migrate";
-import { loadConfigOrExit } from "./shared/config";
+import { loadConfigOrExit, type AtlasConfig } from "./shared/config";
 import { createPool, type Pool } from "./shared/db";
 import { startEmbeddedPostgres } from "./shared/embedded-postgres";
 import { closeServer, createServiceApp, listen } from "./shared/http/server";
@@ -29,6 +30,8 @@ import { prepareTopics } from "./ingest/main";
 import { openapi as ingestOpenApi } from "./ingest/openapi";
 import { createSink } from "./ingest/sinks";
 import { createBatchWriter } from "./ingest/writer";
+import { startLoader } from "./cdc/loader/loader";
+import { ensureConnectorStreams } from "./cdc/register";
 import { startLifecycle } from "./lifecycle/background";
 import { createQueryRouter } from "./query/app";
 import { queryOpenApi } from "./query/openapi";
@@ -56,6 +59,30 @@ function writeLocalEnv(values: Record<string, string>): void {
   fs.writeFileSync(LOCAL_ENV, body, { mode: 0o600 });
 }
 
+/**
+ * The CDC pipeline of the stack: the connector (when Kafka Connect is
+ * configured) and the loader (when the warehouse and Kafka are). A connector
+ * that cannot be registered is reported, not fatal: ingest and queries work
+ * without analytics, and the analytics answers say how stale they are.
+ */
+async function startCdc(config: AtlasConfig & { DATABASE_URL: string }) {
+  let connector: string | undefined;
+  if (config.KAFKA_CONNECT_URL && config.WAREHOUSE_URL) {
+    try {
+      const status = await ensureConnectorStreams({ databaseUrl: config.DATABASE_URL, connectUrl: config.KAFKA_CONNECT_URL });
+      connector = status.connector.state.toLowerCase();
+    } catch (err) {
+      connector = "not registered";
+      log.warn("the Debezium connector could not be registered; analytics will not follow (npm run cdc:register)", { error: err });
+    }
+  }
+  const loader =
+    config.WAREHOUSE_URL && config.KAFKA_BROKERS
+      ? await startLoader({ brokers: config.KAFKA_BROKERS, ssl: config.KAFKA_SSL, warehouseUrl: config.WAREHOUSE_URL, batchWindowMs: config.CDC_BATCH_WINDOW_MS })
+      : undefined;
+  return { connector, loader };
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   configureLog({ level: config.LOG_LEVEL, component: "atlas" });
@@ -77,7 +104,8 @@ async function main(): Promise<void> {
 
   const replicas = ReplicaSet.fromUrls(pool, config.DATABASE_REPLICA_URLS);
   replicas.start();
-  const warehouse = config.WAREHOUSE_URL ? createPool(config.WAREHOUSE_URL, "warehouse") : undefined;
+  const cdc = await startCdc(runtimeConfig);
+  const warehouse = cdc.loader?.warehouse ?? (config.WAREHOUSE_URL ? createPool(config.WAREHOUSE_URL, "warehouse") : undefined);
 
   const app = createServiceApp({
     routers: [
@@ -102,7 +130,8 @@ async function main(): Promise<void> {
     `\nAtlas Telemetry is running at ${url}\n` +
       `  demo API key: ${apiKey}\n` +
       `  components: ingest (${sink.kind}), query (${replicas.nodes.length} replica(s), cache ${redis ? "on" : "off"})` +
-      `${writer ? ", batch writer" : ""}${warehouse ? ", warehouse" : ""}\n` +
+      `${writer ? ", batch writer" : ""}${cdc.connector ? `, debezium connector (${cdc.connector})` : ""}` +
+      `${cdc.loader ? ", cdc loader" : ""}${warehouse ? ", warehouse" : ""}\n` +
       `  settings for scripts: ${LOCAL_ENV}\n\n`,
   );
 
@@ -113,7 +142,8 @@ async function main(): Promise<void> {
     await sink.close();
     await replicas.stop();
     redis?.disconnect();
-    await warehouse?.end();
+    if (cdc.loader) await cdc.loader.stop();
+    else await warehouse?.end();
     await pool.end();
     await embedded?.stop();
   });

@@ -42,6 +42,14 @@ export class ConnectClient {
     return r.status === 201;
   }
 
+  /** GET /connectors/{name}/config, or null when there is no such connector. */
+  async getConfig(name: string): Promise<Record<string, string> | null> {
+    const r = await this.call("GET", `/connectors/${encodeURIComponent(name)}/config`);
+    if (r.status === 404) return null;
+    if (r.status !== 200) ConnectClient.fail(`config of ${name}`, r);
+    return r.json as Record<string, string>;
+  }
+
   async status(name: string): Promise<ConnectorStatus | null> {
     const r = await this.call("GET", `/connectors/${encodeURIComponent(name)}/status`);
     if (r.status === 404) return null;

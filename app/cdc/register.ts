@@ -24,8 +24,17 @@ export async function registerConnector(opts: RegisterOptions): Promise<Connecto
     await primary.end();
   }
   const connect = new ConnectClient(opts.connectUrl);
-  const created = await connect.putConfig(CONNECTOR_NAME, buildConnectorConfig(opts));
-  log.info(created ? "connector created" : "connector config updated", { connector: CONNECTOR_NAME });
+  const desired = buildConnectorConfig(opts);
+  // A PUT restarts the connector's task even when nothing changed, and a
+  // restarted Debezium task can find the slot still held by its predecessor
+  // ("replication slot … is active"; see restartConnectorCleanly): so an
+  // unchanged connector is left alone.
+  const current = await connect.getConfig(CONNECTOR_NAME);
+  const unchanged = current !== null && Object.entries(desired).every(([k, v]) => current[k] === v);
+  if (!unchanged) {
+    const created = await connect.putConfig(CONNECTOR_NAME, desired);
+    log.info(created ? "connector created" : "connector config updated", { connector: CONNECTOR_NAME });
+  }
   return connect.waitFor(CONNECTOR_NAME, "RUNNING", opts.timeoutMs ?? 90_000);
 }
 
@@ -95,4 +104,21 @@ export async function connectorStreams(databaseUrl: string, timeoutMs = 30_000):
   } finally {
     await primary.end();
   }
+}
+
+/**
+ * Registers the connector and makes sure changes flow: Connect may report
+ * RUNNING while an abandoned task holds the slot (after Kafka went away), so
+ * when nothing streams within `checkMs` it restarts cleanly and checks again.
+ * Throws when changes still do not flow. Used by `npm start` and the tests.
+ */
+export async function ensureConnectorStreams(opts: RegisterOptions & { checkMs?: number }): Promise<ConnectorStatus> {
+  let status = await registerConnector(opts);
+  if (!(await connectorStreams(opts.databaseUrl, opts.checkMs ?? 30_000))) {
+    log.warn("the Debezium connector reports RUNNING but nothing streams; restarting it cleanly", { connector: CONNECTOR_NAME });
+    await restartConnectorCleanly({ databaseUrl: opts.databaseUrl, connectUrl: opts.connectUrl });
+    if (!(await connectorStreams(opts.databaseUrl, 120_000))) throw new Error("the Debezium connector does not stream after a clean restart");
+    status = await new ConnectClient(opts.connectUrl).waitFor(CONNECTOR_NAME, "RUNNING", opts.timeoutMs ?? 90_000);
+  }
+  return status;
 }

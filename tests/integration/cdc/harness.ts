@@ -12,7 +12,7 @@ import { migrate } from "../../../db/migrate";
 import { ConnectClient } from "../../../app/cdc/connect-client";
 import { CAPTURED_TABLES, CONNECTOR_NAME, heartbeatTopicOf, topicOf } from "../../../app/cdc/connector-config";
 import { startLoader, type Loader, type LoaderOptions } from "../../../app/cdc/loader/loader";
-import { connectorStreams, registerConnector, restartConnectorCleanly } from "../../../app/cdc/register";
+import { ensureConnectorStreams } from "../../../app/cdc/register";
 import { createKafka } from "../../../app/ingest/kafka";
 import { configureLog } from "../../../app/shared/log";
 import { migrateWarehouse } from "../../../db/warehouse/migrate";
@@ -43,13 +43,7 @@ export function ensurePipeline(): Promise<void> {
     } finally {
       await Promise.all([pool.end(), wh.end()]);
     }
-    await registerConnector({ databaseUrl: s.databaseUrl, connectUrl: s.connectUrl });
-    // Other suites stop Kafka (fault tests); Connect may then leave an
-    // abandoned task holding the slot. Make sure changes flow.
-    if (!(await connectorStreams(s.databaseUrl, 30_000))) {
-      await restartConnectorCleanly({ databaseUrl: s.databaseUrl, connectUrl: s.connectUrl });
-      if (!(await connectorStreams(s.databaseUrl, 120_000))) throw new Error("the Debezium connector does not stream after a clean restart");
-    }
+    await ensureConnectorStreams({ databaseUrl: s.databaseUrl, connectUrl: s.connectUrl });
   })();
   return pipelineReady;
 }
