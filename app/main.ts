@@ -30,6 +30,7 @@ import { prepareTopics } from "./ingest/main";
 import { openapi as ingestOpenApi } from "./ingest/openapi";
 import { createSink } from "./ingest/sinks";
 import { createBatchWriter } from "./ingest/writer";
+import { reportAnalyticsFreshness } from "./cdc/freshness-report";
 import { startLoader } from "./cdc/loader/loader";
 import { ensureConnectorStreams } from "./cdc/register";
 import { startLifecycle } from "./lifecycle/background";
@@ -80,7 +81,8 @@ async function startCdc(config: AtlasConfig & { DATABASE_URL: string }) {
     config.WAREHOUSE_URL && config.KAFKA_BROKERS
       ? await startLoader({ brokers: config.KAFKA_BROKERS, ssl: config.KAFKA_SSL, warehouseUrl: config.WAREHOUSE_URL, batchWindowMs: config.CDC_BATCH_WINDOW_MS })
       : undefined;
-  return { connector, loader };
+  const stopFreshness = loader ? reportAnalyticsFreshness(loader.warehouse) : undefined;
+  return { connector, loader, stopFreshness };
 }
 
 async function main(): Promise<void> {
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
     await sink.close();
     await replicas.stop();
     redis?.disconnect();
+    cdc.stopFreshness?.();
     if (cdc.loader) await cdc.loader.stop();
     else await warehouse?.end();
     await pool.end();

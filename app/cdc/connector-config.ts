@@ -54,6 +54,8 @@ export type CapturedTable = (typeof CAPTURED_TABLES)[number];
 export const topicOf = (table: CapturedTable, prefix = TOPIC_PREFIX) => `${prefix}.public.${table}`;
 /** Debezium's own heartbeat topic (`topic.heartbeat.prefix` default `__debezium-heartbeat`). */
 export const heartbeatTopicOf = (prefix = TOPIC_PREFIX) => `__debezium-heartbeat.${prefix}`;
+/** Every topic the CDC loader reads: one per captured table, and Debezium's heartbeat. */
+export const loaderSourceTopics = (prefix = TOPIC_PREFIX) => [...CAPTURED_TABLES.map((t) => topicOf(t, prefix)), heartbeatTopicOf(prefix)];
 
 export interface ConnectorConfigArgs {
   /**

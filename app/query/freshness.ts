@@ -1,7 +1,9 @@
 /**
  * Freshness on every query answer (the contract): response headers
  * X-Data-Source, X-Data-Lag-Seconds, X-Consistency-Level, X-Cache-Status,
- * X-Query-Duration-Ms, and the same in the body's `_metadata`.
+ * X-Query-Duration-Ms, and the same in the body's `_metadata`. Warehouse
+ * answers add X-Data-As-Of: the primary commit time up to which the
+ * warehouse is complete (ISO-8601), what a report's "Data as of" shows.
  */
 import type { Response } from "express";
 import type { CacheStatus } from "../shared/cache/entity-cache";
@@ -14,6 +16,8 @@ export interface Freshness {
   lagSeconds: number;
   consistency: ConsistencyLevel;
   cacheStatus: CacheStatus;
+  /** Complete up to this primary commit time (the warehouse's watermark). */
+  asOf?: Date;
 }
 
 export interface FreshnessMetadata {
@@ -22,6 +26,7 @@ export interface FreshnessMetadata {
   consistency: ConsistencyLevel;
   cache_status: CacheStatus;
   query_ms: number;
+  as_of?: string;
 }
 
 /** Lag to the millisecond: finer would be noise, coarser hides sub-second replica lag. */
@@ -36,5 +41,10 @@ export function applyFreshness(res: Response, f: Freshness, startedAtNs: bigint)
   res.setHeader("X-Consistency-Level", f.consistency);
   res.setHeader("X-Cache-Status", f.cacheStatus);
   res.setHeader("X-Query-Duration-Ms", String(queryMs));
-  return { source: f.source, lag_seconds: lag, consistency: f.consistency, cache_status: f.cacheStatus, query_ms: queryMs };
+  const metadata: FreshnessMetadata = { source: f.source, lag_seconds: lag, consistency: f.consistency, cache_status: f.cacheStatus, query_ms: queryMs };
+  if (f.asOf) {
+    metadata.as_of = f.asOf.toISOString();
+    res.setHeader("X-Data-As-Of", metadata.as_of);
+  }
+  return metadata;
 }

@@ -8,6 +8,7 @@ const freshnessHeaders = {
   "X-Consistency-Level": { schema: { type: "string", enum: ["strong", "eventual", "analytics"] } },
   "X-Cache-Status": { schema: { type: "string", enum: ["hit", "miss", "bypass"] } },
   "X-Query-Duration-Ms": { schema: { type: "number" } },
+  "X-Data-As-Of": { description: "Warehouse answers: the primary commit time the warehouse is complete up to (ISO-8601)", schema: { type: "string", format: "date-time" } },
 };
 
 const consistencyParams = [

@@ -57,6 +57,8 @@ export const THRESHOLDS = {
   partitionsAheadDaysMin: 3,
   /** Ours: no successful maintenance run for 3 hours (3 missed hourly runs) pages. */
   partitionMaintenanceStaleHours: 3,
+  /** seed 001 freshness matrix, Redshift row: target 5 min, max 15 min ("Data as of"). */
+  analyticsLagSeconds: 900,
 } as const;
 
 /**
@@ -79,6 +81,8 @@ export const LOG_METRICS: LogMetric[] = [
   { service: "batch-writer", metricName: "HistoryDefaultPartitionRows", pattern: MAINTENANCE_RUN_PATTERN, value: "$.default_rows" },
   { service: "batch-writer", metricName: "PartitionsAheadDays", pattern: MAINTENANCE_RUN_PATTERN, value: "$.partitions_ahead_days" },
   { service: "batch-writer", metricName: "PartitionMaintenanceRuns", pattern: MAINTENANCE_RUN_PATTERN, value: "1" },
+  // app/cdc/freshness-report.ts, once a minute.
+  { service: "cdc-loader", metricName: "AnalyticsLagSeconds", pattern: '{ $.msg = "analytics freshness" }', value: "$.lag_seconds" },
 ];
 
 /** Autoscaling target, average CPU %. */
@@ -227,6 +231,14 @@ export function alarmSpecs(inputs: AlarmInputs): AlarmSpec[] {
       namespace: APP_NAMESPACE, metricName: "PartitionMaintenanceRuns", statistic: "Sum",
       period: 3600, evaluationPeriods: T.partitionMaintenanceStaleHours, datapointsToAlarm: T.partitionMaintenanceStaleHours, comparison: "LessThanThreshold", threshold: 1,
       // No line is exactly the failure this alarm is for.
+      treatMissingData: "breaching",
+    },
+    {
+      key: "analytics-lag", runbook: "analytics-lag", description: `Analytics (the warehouse) more than ${T.analyticsLagSeconds / 60} minutes behind the primary for 15 minutes`,
+      target: { kind: "log-metric", service: "cdc-loader" },
+      namespace: APP_NAMESPACE, metricName: "AnalyticsLagSeconds", statistic: "Maximum",
+      period: 300, evaluationPeriods: 3, datapointsToAlarm: 3, comparison: "GreaterThanThreshold", threshold: T.analyticsLagSeconds,
+      // The loader reports once a minute; silence means it is down or has never loaded.
       treatMissingData: "breaching",
     },
   );

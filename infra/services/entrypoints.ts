@@ -1,6 +1,6 @@
 import type { ServiceName } from "../../app/shared/config";
 import { DEFAULT_TOPICS, WRITER_GROUP_ID } from "../../app/ingest/types";
-import { topicOf } from "../../app/cdc/connector-config";
+import { loaderSourceTopics } from "../../app/cdc/connector-config";
 
 /**
  * The command each container runs. One image serves all four services (the
@@ -20,7 +20,7 @@ export type HttpServiceName = (typeof HTTP_SERVICES)[number];
 export const CONTAINER_PORT = 8080;
 
 /** Paths the ALB sends to the ingest API; everything else goes to the query API. */
-export const INGEST_PATH_PATTERNS = ["/v1/telemetry*", "/v1/attributes*"] as const;
+export const INGEST_PATH_PATTERNS = ["/v1/telemetry*", "/v1/attributes*", "/v1/imports*"] as const;
 
 /** Readiness path both APIs serve (contract: GET /readyz). */
 export const HEALTH_CHECK_PATH = "/readyz";
@@ -38,5 +38,6 @@ export const CDC_LOADER_GROUP_ID = "atlas-cdc-loader";
  */
 export const CONSUMER_GROUPS: ReadonlyArray<{ service: ServiceName; group: string; topics: readonly string[] }> = [
   { service: "batch-writer", group: WRITER_GROUP_ID, topics: [DEFAULT_TOPICS.live, DEFAULT_TOPICS.backfill] },
-  { service: "cdc-loader", group: CDC_LOADER_GROUP_ID, topics: [topicOf("entity_values_ts"), topicOf("entities")] },
+  // Every topic it reads: a stalled heartbeat or dimension topic stalls the watermark too.
+  { service: "cdc-loader", group: CDC_LOADER_GROUP_ID, topics: loaderSourceTopics() },
 ];

@@ -2,6 +2,7 @@
  * Sizes per stack (prod Multi-AZ with its replicas, dev small), the parameter group, and the alarms with their thresholds.
  * Runs the whole program under mocks per stack (tests/infra/fixtures.ts).
  */
+import { loaderSourceTopics } from "../../app/cdc/connector-config";
 import { expect } from "chai";
 import { SERVICE_NAMES } from "../../app/shared/config";
 import { alarmSpecs } from "../../infra/monitoring/thresholds";
@@ -108,6 +109,16 @@ for (const stack of STACKS) {
       }
       const stale = ofType(run, T.alarm).find((a) => a.inputs.name === `atlas-${stack}-partition-maintenance-stale`);
       expect(stale!.inputs).to.include({ treatMissingData: "breaching", comparisonOperator: "LessThanThreshold", threshold: 1 });
+    });
+    it("analytics freshness is alarmed (the seeds' 15-minute bound, silence counts) and consumer lag covers every topic the loader reads", () => {
+      const f = ofType(run, T.logMetricFilter).find((x) => x.inputs.metricTransformation.name === "AnalyticsLagSeconds");
+      expect(f!.inputs.logGroupName).to.equal(`/atlas/${stack}/cdc-loader`);
+      const alarm = ofType(run, T.alarm).find((a) => a.inputs.name === `atlas-${stack}-analytics-lag`);
+      expect(alarm!.inputs).to.include({ metricName: "AnalyticsLagSeconds", namespace: `Atlas/${stack}`, threshold: 900, treatMissingData: "breaching" });
+      const lagTopics = ofType(run, T.alarm)
+        .filter((a) => a.inputs.metricName === "SumOffsetLag" && a.inputs.dimensions?.["Consumer Group"] === "atlas-cdc-loader")
+        .map((a) => a.inputs.dimensions.Topic as string);
+      expect([...new Set(lagTopics)].sort()).to.deep.equal([...loaderSourceTopics()].sort());
     });
     it("the seeds' alarms are there with the seeds' numbers", () => {
       const byMetric = (m: string) => ofType(run, T.alarm).filter((a) => a.inputs.metricName === m || (a.inputs.metricQueries ?? []).some((q: { metric?: { metricName: string } }) => q.metric?.metricName === m));

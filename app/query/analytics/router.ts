@@ -9,7 +9,8 @@
  *       → {"counts":[{"entity_type","count"}],"total":n}
  *
  * Freshness: X-Data-Source: warehouse, X-Consistency-Level: analytics and
- * X-Data-Lag-Seconds = the loader's watermark lag (app/cdc/watermark.ts).
+ * X-Data-Lag-Seconds = the loader's watermark lag (app/cdc/watermark.ts), and
+ * X-Data-As-Of = the watermark itself (now − lag, taken when the lag was read).
  * X-Consistency-Level strong is refused (the warehouse cannot give it); an
  * explicit X-Max-Lag-Seconds the warehouse cannot meet is a 503 with
  * Retry-After. Without a configured warehouse every route answers 503.
@@ -28,18 +29,24 @@ import { attributeBuckets, countEntitiesByType, findAttribute } from "./sql";
 /** How long one lag reading is reused, ms: the watermark moves once per micro-batch anyway. */
 const LAG_CACHE_MS = 1_000;
 
+interface WarehouseLag {
+  lag: number;
+  asOf: Date;
+}
+
 function lagReader(wh: Pool) {
-  let cached: { at: number; lag: number | null } | null = null;
-  return async (): Promise<number | null> => {
-    if (cached && Date.now() - cached.at < LAG_CACHE_MS) return cached.lag;
+  let cached: { at: number; value: WarehouseLag | null } | null = null;
+  return async (): Promise<WarehouseLag | null> => {
+    if (cached && Date.now() - cached.at < LAG_CACHE_MS) return cached.value;
+    const at = Date.now();
     const lag = await readWarehouseLag(wh);
-    cached = { at: Date.now(), lag };
-    return lag;
+    cached = { at, value: lag === null ? null : { lag, asOf: new Date(at - lag * 1000) } };
+    return cached.value;
   };
 }
 
 /** The warehouse lag this request may be answered with, or the error saying why not. */
-async function admissibleLag(req: Request, ctx: QueryContext, readLag: () => Promise<number | null>): Promise<number> {
+async function admissibleLag(req: Request, ctx: QueryContext, readLag: () => Promise<WarehouseLag | null>): Promise<WarehouseLag> {
   const policy = parseReadPolicy(req.headers, ctx.config.DEFAULT_MAX_LAG_SECONDS);
   if (policy.level === "strong") {
     throw badRequest(
@@ -48,10 +55,11 @@ async function admissibleLag(req: Request, ctx: QueryContext, readLag: () => Pro
       "X-Consistency-Level",
     );
   }
-  const lag = await readLag();
-  if (lag === null) {
+  const read = await readLag();
+  if (read === null) {
     throw new AppError(503, "warehouse_not_loaded", "the analytics warehouse has not been loaded yet (is the CDC loader running?)", undefined, undefined, 30);
   }
+  const lag = read.lag;
   // Only a budget the caller states applies: the default budget is for replicas.
   if (req.headers["x-max-lag-seconds"] !== undefined && lag > policy.maxLagSeconds) {
     throw new AppError(
@@ -63,11 +71,11 @@ async function admissibleLag(req: Request, ctx: QueryContext, readLag: () => Pro
       Math.max(1, Math.ceil(lag - policy.maxLagSeconds)),
     );
   }
-  return lag;
+  return read;
 }
 
-const warehouseFreshness = (lagSeconds: number) =>
-  ({ source: "warehouse", lagSeconds, consistency: "analytics", cacheStatus: "bypass" }) as const;
+const warehouseFreshness = (w: WarehouseLag) =>
+  ({ source: "warehouse", lagSeconds: w.lag, asOf: w.asOf, consistency: "analytics", cacheStatus: "bypass" }) as const;
 
 export function createAnalyticsRouter(ctx: QueryContext): Router {
   const router = Router();

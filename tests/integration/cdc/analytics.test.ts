@@ -114,13 +114,18 @@ describe("analytics from the warehouse", function () {
     expect(b.body.counts).to.deep.equal([{ entity_type: "sensor", count: 1 }]);
   });
 
-  it("answers carry the warehouse as source and its lag, in headers and _metadata", async () => {
+  it("answers carry the warehouse as source, its lag and the time it is complete up to (X-Data-As-Of), in headers and _metadata", async () => {
+    const asked = Date.now();
     const r = await get("/v1/analytics/entities/count-by-type", tenants[0].key);
     expect(r.headers.get("x-data-source")).to.equal("warehouse");
     expect(r.headers.get("x-consistency-level")).to.equal("analytics");
     const lag = Number(r.headers.get("x-data-lag-seconds"));
     expect(lag).to.be.at.least(0).and.lessThan(30);
-    expect(r.body._metadata).to.include({ source: "warehouse", consistency: "analytics", lag_seconds: lag });
+    const asOf = r.headers.get("x-data-as-of")!;
+    expect(asOf).to.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    // As of = the moment the lag was read − the lag (read at most 1 s before: the router's cache).
+    expect(Math.abs(asked - lag * 1000 - Date.parse(asOf))).to.be.below(2_000);
+    expect(r.body._metadata).to.include({ source: "warehouse", consistency: "analytics", lag_seconds: lag, as_of: asOf });
   });
 
   it("when the caller's lag budget is smaller than the warehouse lag, then 503 with Retry-After; strong is refused", async () => {

@@ -10,7 +10,7 @@ import { randomBytes } from "crypto";
 import { Pool } from "pg";
 import { migrate } from "../../../db/migrate";
 import { ConnectClient } from "../../../app/cdc/connect-client";
-import { CAPTURED_TABLES, CONNECTOR_NAME, heartbeatTopicOf, topicOf } from "../../../app/cdc/connector-config";
+import { CONNECTOR_NAME, loaderSourceTopics } from "../../../app/cdc/connector-config";
 import { startLoader, type Loader, type LoaderOptions } from "../../../app/cdc/loader/loader";
 import { ensureConnectorStreams } from "../../../app/cdc/register";
 import { createKafka } from "../../../app/ingest/kafka";
@@ -48,7 +48,7 @@ export function ensurePipeline(): Promise<void> {
   return pipelineReady;
 }
 
-export const sourceTopics = () => [...CAPTURED_TABLES.map((t) => topicOf(t)), heartbeatTopicOf()];
+export const sourceTopics = () => loaderSourceTopics();
 
 /** Points a new consumer group at the current end of every source topic. */
 export async function startGroupAtEnd(groupId: string): Promise<void> {
