@@ -111,7 +111,7 @@ async function main(): Promise<void> {
 
   const app = createServiceApp({
     routers: [
-      createIngestRouter({ config: runtimeConfig, pool, sink }),
+      createIngestRouter({ config: runtimeConfig, pool, sink, redis }),
       createQueryRouter({ config: runtimeConfig, primary: pool, replicas, redis, warehouse }),
     ],
     readiness: [
@@ -121,6 +121,8 @@ async function main(): Promise<void> {
     openapi: {
       ...queryOpenApi,
       info: { title: "Atlas Telemetry API", version: "1.0.0" },
+      // The ingest document's $refs point into its components: keep them.
+      components: { ...queryOpenApi.components, schemas: ingestOpenApi.components.schemas },
       paths: { ...ingestOpenApi.paths, ...queryOpenApi.paths },
     },
   });

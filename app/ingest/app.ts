@@ -17,6 +17,7 @@ import { RatedBuckets, rateLimit, rateLimitedError, tenantRequestRate } from "..
 import { authenticate } from "../shared/tenants";
 import { accepted, collectReadings, UnparsableLine, type AcceptLimits } from "./accept";
 import { bodyKind, ndjsonLines, readText } from "./body";
+import { createImportRouter } from "./imports/route";
 import { registryFor } from "./registry";
 import { TenantSettingsCache } from "../shared/tenant-settings";
 import { DATA_TYPES, type DataType, type ReadingSink } from "./types";
@@ -35,7 +36,7 @@ export interface IngestDeps {
   sink: ReadingSink;
   /** Overrides of the readings/s quotas (requests/s come from TENANT_RATE_LIMIT_RPS or the tenant row). */
   rateLimits?: IngestRateLimits;
-  /** Optional cache client (unused by the API itself; the direct sink takes its own). */
+  /** The cache, when there is one: imports invalidate what they store (the direct sink takes its own). */
   redis?: Redis;
 }
 
@@ -119,6 +120,9 @@ export function createIngestRouter(deps: IngestDeps): Router {
       res.status(202).json({ accepted: batch.readings });
     }),
   );
+
+  // POST /v1/imports: paced by the same backfill buckets, so imports and live backfill share one quota.
+  router.use(createImportRouter({ config, pool, registry, redis: deps.redis, settingsCache, auth, limits, quota: { buckets: backfillBuckets, rate: backfillRate } }));
 
   const smallJson = express.json({ limit: "16kb" });
 

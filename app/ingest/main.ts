@@ -39,8 +39,9 @@ async function main(): Promise<void> {
   const { applied } = await migrate(pool);
   if (applied.length > 0) log.info("migrations applied", { applied });
 
-  // A cache to invalidate only matters in direct mode (the writer does it otherwise).
-  const redis = !config.KAFKA_BROKERS && config.REDIS_URL ? createRedis(config.REDIS_URL, "ingest") : undefined;
+  // The cache to invalidate after this service's own writes: every write in
+  // direct mode (the writer does it in Kafka mode), and imports in both.
+  const redis = config.REDIS_URL ? createRedis(config.REDIS_URL, "ingest") : undefined;
   // ATLAS_TOPIC_SUFFIX: tests only (see writer-main.ts); unset in every deployment.
   const topics = topicNames(process.env.ATLAS_TOPIC_SUFFIX ?? "");
   const sink = createSink(config, pool, { redis, topics });
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   await sink.ready().catch((err) => log.warn("sink not ready at start", { sink: sink.kind, error: err }));
 
   const app = createServiceApp({
-    routers: [createIngestRouter({ config, pool, sink })],
+    routers: [createIngestRouter({ config, pool, sink, redis })],
     readiness: [
       { name: "database", check: () => pool.query("SELECT 1") },
       { name: sink.kind === "kafka" ? "kafka" : "writer", check: () => sink.ready() },

@@ -56,12 +56,60 @@ const attribute = {
   },
 };
 
+const importRejection = {
+  type: "object",
+  required: ["line", "field", "reason"],
+  properties: {
+    line: { type: "integer", minimum: 1, description: "1-based line of the upload the row starts on" },
+    row: { type: "integer", minimum: 1, description: "CSV: the data row number (the header excluded)" },
+    field: { type: "string", description: "NDJSON: the reading's field (values.temperature); CSV: the column; row or reading when the row itself is bad" },
+    reason: { type: "string" },
+  },
+};
+
+const importCounts = {
+  rows_read: { type: "integer" },
+  accepted: { type: "integer", description: "valid rows committed (a replayed row is accepted and stored once)" },
+  rejected: { type: "integer", description: "rows rejected; each listed in rejections up to 1,000 problems" },
+  bytes: { type: "integer", description: "body bytes read (after gzip)" },
+};
+
+const importJob = {
+  type: "object",
+  description: "The import's job, as GET /v1/jobs/{id} shows it",
+  required: ["job_id", "kind", "state"],
+  properties: {
+    job_id: { type: "string", format: "uuid" },
+    kind: { type: "string", enum: ["import"] },
+    state: { type: "string", enum: ["running", "succeeded", "failed"] },
+    params: {
+      type: "object",
+      properties: { format: { type: "string", enum: ["ndjson", "csv"] }, content_type: { type: "string" }, entity_type: { type: "string" } },
+    },
+    progress: { type: "object", properties: importCounts },
+    result: {
+      type: "object",
+      properties: {
+        ...importCounts,
+        rejections: { type: "array", items: { $ref: "#/components/schemas/ImportRejection" } },
+        truncated_rejections: { type: "integer", description: "problems not listed past the first 1,000" },
+      },
+    },
+    error: { type: "string", nullable: true },
+    created_at: { type: "string", format: "date-time" },
+    started_at: { type: "string", format: "date-time", nullable: true },
+    finished_at: { type: "string", format: "date-time", nullable: true },
+  },
+};
+
+const jobLocation = { Location: { schema: { type: "string" }, description: "/v1/jobs/{id} of the import's job" } };
+
 export const openapi = {
   openapi: "3.0.3",
   info: { title: "Atlas Telemetry ingest API", version: "1.0.0" },
   components: {
     securitySchemes: { apiKey: { type: "http", scheme: "bearer" } },
-    schemas: { Error: error, Reading: reading, Attribute: attribute },
+    schemas: { Error: error, Reading: reading, Attribute: attribute, ImportJob: importJob, ImportRejection: importRejection },
   },
   security: [{ apiKey: [] }],
   paths: {
@@ -88,6 +136,59 @@ export const openapi = {
           "415": errorResponse("unsupported_media_type or unsupported_encoding"),
           "429": errorResponse("rate_limited: details.limit names the limit (requests, readings, backfill_readings)", retryAfter),
           "503": errorResponse("dependency_unavailable: nothing was acknowledged; retry (a retried reading is stored once)", retryAfter),
+        },
+      },
+    },
+    "/v1/imports": {
+      post: {
+        summary: "Bulk backfill of historical readings (any size, streamed; bad rows reported, the rest stored)",
+        description:
+          "The body is read as a stream and stored in transactions of 2,000 readings, paced by the tenant's backfill-lane quota " +
+          "(the upload slows down instead of a 429). Every row needs its ts. Rows that are bad are listed in the job's result and " +
+          "the rest is stored. A re-upload of the same file stores nothing twice. Progress: GET /v1/jobs/{id}. " +
+          "A row or line over 1 MiB is a rejected row (NDJSON) or ends the import at that line (CSV, with a syntax error).",
+        parameters: [
+          {
+            name: "entity_type",
+            in: "query",
+            required: false,
+            schema: { type: "string", minLength: 1, maxLength: 64 },
+            description: "CSV only: the entity type of rows without an entity_type cell (required when the header has no entity_type column)",
+          },
+          {
+            name: "Content-Encoding",
+            in: "header",
+            required: false,
+            schema: { type: "string", enum: ["gzip", "identity"] },
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            "application/x-ndjson": { schema: { $ref: "#/components/schemas/Reading" }, description: "one reading per line, as POST /v1/telemetry's; ts required" },
+            "text/csv": {
+              schema: { type: "string" },
+              description:
+                "a header row naming entity_id, ts (ISO-8601 with a timezone, or epoch ms), optionally entity_type, and attribute columns " +
+                "(registered beforehand: cells are typed by the attribute's data type; bool cells: true/false/t/f/1/0); an empty cell is no value",
+            },
+          },
+        },
+        responses: {
+          "201": {
+            description: "the body is done: the finished job with counts and rejected rows",
+            headers: jobLocation,
+            content: { "application/json": { schema: { $ref: "#/components/schemas/ImportJob" } } },
+          },
+          "400": errorResponse(
+            "invalid_csv_header or unknown_attributes (nothing stored, no job); malformed_csv (a CSV syntax error: the import stopped at details.line), " +
+              "malformed_body (bad gzip), request_aborted: details carry job_id and the counts so far",
+          ),
+          "401": errorResponse("missing, unknown or revoked API key"),
+          "408": errorResponse("request_timeout: no body bytes for 60 s; details carry job_id and the counts so far"),
+          "415": errorResponse("unsupported_media_type (not NDJSON or CSV, or not UTF-8) or unsupported_encoding"),
+          "429": errorResponse("rate_limited: the requests limit", retryAfter),
+          "503": errorResponse("dependency_unavailable: what was committed stays (details: job_id, accepted); re-upload the file", retryAfter),
         },
       },
     },

@@ -15,8 +15,10 @@ export const SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 /**
  * The internet-facing ALB, the platform's only public entry. Routes
- * `/v1/telemetry*` and `/v1/attributes*` to the ingest API and everything
- * else to the query API, as `npm start` routes them locally.
+ * `/v1/telemetry*`, `/v1/attributes*` and `/v1/imports*` (INGEST_PATH_PATTERNS)
+ * to the ingest API and everything else to the query API, as `npm start`
+ * routes them locally. An import is one long upload: its bytes keep the
+ * connection busy, so the 60 s idle timeout holds for it too.
  */
 export class LoadBalancer extends pulumi.ComponentResource {
   public readonly url: pulumi.Output<string>;

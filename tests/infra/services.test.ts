@@ -85,9 +85,10 @@ for (const stack of STACKS) {
   });
 
   describe("load balancer", () => {
-    it("routes /v1/telemetry and /v1/attributes to ingest, everything else to query", () => {
+    it("routes /v1/telemetry, /v1/attributes and /v1/imports to ingest, everything else to query", () => {
       const rule = one(run, T.rule).inputs;
       expect(rule.conditions[0].pathPattern.values).to.deep.equal([...INGEST_PATH_PATTERNS]);
+      expect(INGEST_PATH_PATTERNS).to.include.members(["/v1/telemetry*", "/v1/attributes*", "/v1/imports*"]);
       expect(rule.actions[0].targetGroupArn).to.match(/atlas-lb-ingest-api$/);
       const main = ofType(run, T.listener).find((l) => l.inputs.defaultActions[0].type === "forward")!;
       expect(main.inputs.defaultActions[0].targetGroupArn).to.match(/atlas-lb-query-api$/);
