@@ -20,9 +20,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# The migration runners read SQL from <cwd>/db/… (compiled dist/ holds no .sql).
+# The primary's migration runner reads SQL from <cwd>/db/migrations (compiled dist/ holds no .sql;
+# the warehouse migrations are TypeScript, compiled into dist/).
 COPY db/migrations ./db/migrations
-COPY db/warehouse/*.sql ./db/warehouse/
 # RDS and RDS Proxy certificates chain to the RDS CA, which is not in Node's
 # bundle; DATABASE_URL uses sslmode=verify-full (infra/services/service-urls.ts).
 ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem

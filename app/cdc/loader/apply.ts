@@ -13,6 +13,7 @@
  */
 import type { PoolClient } from "../../shared/db";
 import type { BatchPlan } from "./plan";
+import { refreshRollups } from "./rollups";
 
 /** Bind parameters per statement: PostgreSQL's protocol caps them at 65,535. */
 const MAX_PARAMS = 60_000;
@@ -34,13 +35,13 @@ export async function insertRows(client: PoolClient, table: string, columns: str
   }
 }
 
-interface StageSpec {
+export interface StageSpec {
   name: string;
   /** column → SQL type */
   columns: [string, string][];
 }
 
-async function createStage(client: PoolClient, spec: StageSpec, rows: unknown[][]): Promise<void> {
+export async function createStage(client: PoolClient, spec: StageSpec, rows: unknown[][]): Promise<void> {
   await client.query(`CREATE TEMP TABLE ${spec.name} (${spec.columns.map(([c, t]) => `${c} ${t}`).join(", ")})`);
   await insertRows(client, spec.name, spec.columns.map(([c]) => c), rows);
   // Without statistics the planner guesses the temp table's size and may scan
@@ -48,7 +49,7 @@ async function createStage(client: PoolClient, spec: StageSpec, rows: unknown[][
   await client.query(`ANALYZE ${spec.name}`);
 }
 
-const dropStage = (client: PoolClient, name: string) => client.query(`DROP TABLE ${name}`);
+export const dropStage = (client: PoolClient, name: string) => client.query(`DROP TABLE ${name}`);
 
 /**
  * Generic dimension merge: delete the keys (deletes and upserts) where the
@@ -172,6 +173,8 @@ export async function applyPlan(
        WHERE NOT s.is_delete AND NOT EXISTS (SELECT 1 FROM fact_readings f WHERE ${on})`,
     );
     await dropStage(client, "cdc_stage_facts");
+    // The hourly/daily rollups of the buckets these facts touch.
+    await refreshRollups(client, plan);
   }
 
   // 3. current_state: an entity deleted on the primary leaves it (rows loaded

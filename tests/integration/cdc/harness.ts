@@ -13,6 +13,11 @@ import { ConnectClient } from "../../../app/cdc/connect-client";
 import { CONNECTOR_NAME, loaderSourceTopics } from "../../../app/cdc/connector-config";
 import { startLoader, type Loader, type LoaderOptions } from "../../../app/cdc/loader/loader";
 import { ensureConnectorStreams } from "../../../app/cdc/register";
+import type { AddressInfo } from "net";
+import { createQueryRouter } from "../../../app/query/app";
+import { queryOpenApi } from "../../../app/query/openapi";
+import { parseConfig } from "../../../app/shared/config";
+import { closeServer, createServiceApp, listen } from "../../../app/shared/http/server";
 import { createKafka } from "../../../app/ingest/kafka";
 import { configureLog } from "../../../app/shared/log";
 import { migrateWarehouse } from "../../../db/warehouse/migrate";
@@ -124,3 +129,11 @@ export function quantile(values: number[], p: number): number {
 }
 
 export { CONNECTOR_NAME };
+
+/** The query API in-process on the stack's `atlas` database and warehouse (no replicas, no cache). */
+export async function startAnalyticsApi(pool: Pool, wh: Pool): Promise<{ url: string; close(): Promise<void> }> {
+  const config = parseConfig({ DATABASE_URL: stack().databaseUrl, WAREHOUSE_URL: stack().warehouseUrl, PORT: "0" });
+  const app = createServiceApp({ routers: [createQueryRouter({ config, primary: pool, replicas: [], warehouse: wh })], readiness: [], openapi: queryOpenApi });
+  const server = await listen(app, 0, "127.0.0.1");
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => closeServer(server) };
+}

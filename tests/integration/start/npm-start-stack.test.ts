@@ -1,11 +1,12 @@
 import { expect } from "chai";
-import { ChildProcess, execFile, spawn } from "child_process";
+import { execFile } from "child_process";
 import fs from "fs";
 import os from "os";
 import path from "path";
 import { promisify } from "util";
 import { parseApiKey } from "../../../app/shared/tenants";
 import { requireStackVar, STACK_ENV_NAMES } from "../../helpers/stack-env";
+import { startNpmStart, type RunningStart } from "./harness";
 
 const run = promisify(execFile);
 
@@ -16,43 +17,26 @@ const run = promisify(execFile);
  */
 describe("npm start on the local stack (every component, CDC included)", function () {
   this.timeout(240_000);
-  let child: ChildProcess;
+  let started: RunningStart | undefined;
   let url: string;
   let apiKey: string;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atlas-start-stack-"));
-  const output: string[] = [];
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", ATLAS_DIR: dir };
   for (const name of STACK_ENV_NAMES) env[name] = requireStackVar(name);
 
   before(async () => {
-    child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "app/main.ts"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    child.stderr!.on("data", (d) => output.push(String(d)));
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed in 180 s:\n${output.join("")}`)), 180_000);
-      child.stdout!.on("data", (d) => {
-        output.push(String(d));
-        const m = /running at (http:\/\/\S+)/.exec(output.join(""));
-        if (m && /components: .*\n/.test(output.join(""))) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      child.once("exit", (code) => reject(new Error(`npm start exited with ${code}:\n${output.join("")}`)));
-    });
+    started = await startNpmStart(env, 180_000);
+    url = started.url;
     apiKey = /^ATLAS_API_KEY=(\S+)$/m.exec(fs.readFileSync(path.join(dir, "local.env"), "utf8"))![1];
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    await started?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("when it starts with the stack's settings, then it names the connector and the loader among its components", () => {
-    const components = /components: (.*)/.exec(output.join(""))![1];
+    const components = /components: (.*)/.exec(started!.output.join(""))![1];
     expect(components).to.contain("ingest (kafka)").and.contain("batch writer").and.contain("debezium connector (running)").and.contain("cdc loader");
   });
 

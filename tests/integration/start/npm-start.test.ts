@@ -1,8 +1,8 @@
 import { expect } from "chai";
-import { ChildProcess, spawn } from "child_process";
 import fs from "fs";
 import os from "os";
 import path from "path";
+import { startNpmStart, type RunningStart } from "./harness";
 
 /**
  * `npm start` on its embedded defaults, as a person with only Node runs it:
@@ -10,40 +10,23 @@ import path from "path";
  */
 describe("npm start on the embedded defaults", function () {
   this.timeout(120_000);
-  let child: ChildProcess;
+  let started: RunningStart | undefined;
   let url: string;
   let apiKey: string;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atlas-start-"));
   // Run as root, the embedded server runs as a postgres user, which must reach its data directory.
   fs.chmodSync(dir, 0o755);
-  const output: string[] = [];
 
   before(async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", ATLAS_DIR: dir, ATLAS_EMBEDDED_PG_PORT: "54339" };
     for (const k of ["DATABASE_URL", "DATABASE_REPLICA_URLS", "KAFKA_BROKERS", "REDIS_URL", "WAREHOUSE_URL"]) delete env[k];
-    child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "app/main.ts"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    child.stderr!.on("data", (d) => output.push(String(d)));
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed in 90 s:\n${output.join("")}`)), 90_000);
-      child.stdout!.on("data", (d) => {
-        output.push(String(d));
-        const m = /running at (http:\/\/\S+)/.exec(output.join(""));
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      child.once("exit", (code) => reject(new Error(`npm start exited with ${code}:\n${output.join("")}`)));
-    });
+    started = await startNpmStart(env, 90_000);
+    url = started.url;
     apiKey = /^ATLAS_API_KEY=(\S+)$/m.exec(fs.readFileSync(path.join(dir, "local.env"), "utf8"))![1];
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    await started?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
