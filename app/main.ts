@@ -79,7 +79,13 @@ async function startCdc(config: AtlasConfig & { DATABASE_URL: string }) {
   }
   const loader =
     config.WAREHOUSE_URL && config.KAFKA_BROKERS
-      ? await startLoader({ brokers: config.KAFKA_BROKERS, ssl: config.KAFKA_SSL, warehouseUrl: config.WAREHOUSE_URL, batchWindowMs: config.CDC_BATCH_WINDOW_MS })
+      ? await startLoader({
+          brokers: config.KAFKA_BROKERS,
+          ssl: config.KAFKA_SSL,
+          warehouseUrl: config.WAREHOUSE_URL,
+          batchWindowMs: config.CDC_BATCH_WINDOW_MS,
+          reconcile: { databaseUrl: config.DATABASE_URL },
+        })
       : undefined;
   const stopFreshness = loader ? reportAnalyticsFreshness(loader.warehouse) : undefined;
   return { connector, loader, stopFreshness };

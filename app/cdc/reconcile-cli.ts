@@ -1,20 +1,33 @@
 /**
  * `npm run reconcile [-- --tenant <uuid>] [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--wait-seconds N] [--json]`
  *
- * Compares per-tenant, per-day reading counts between the primary
- * (DATABASE_URL) and the warehouse (WAREHOUSE_URL), prints the differences,
- * and exits 0 when they agree, 1 when they differ, 2 when it could not
- * compare (a database down, bad arguments).
- * --since defaults to the first day inside the retention window (RETENTION_DAYS).
+ * Compares per-tenant, per-day reading counts and checksums between the
+ * primary (DATABASE_URL) and the warehouse (WAREHOUSE_URL), prints the
+ * differences (and why: count or checksum), and exits 0 when they agree,
+ * 1 when they differ, 2 when it could not compare (a database down, bad
+ * arguments). --since defaults to the first day inside the retention window
+ * (RETENTION_DAYS).
+ *
+ * `npm run reconcile -- --reprocess [--group <id>] [--json]` instead replays
+ * the CDC dead-letter topic (KAFKA_BROKERS, WAREHOUSE_URL; dead-letters.ts)
+ * from the group's committed offset (default atlas-cdc-reprocess): prints
+ * what it applied and what still fails, exits 0 when nothing still fails,
+ * 1 otherwise, 2 when it could not run.
  */
-import { loadConfigOrExit, requireSetting } from "../shared/config";
+import { createKafka } from "../ingest/kafka";
+import { loadConfigOrExit, requireSetting, type AtlasConfig } from "../shared/config";
 import { createPool } from "../shared/db";
+import { deadLetterTopicOf, reprocessDeadLetters, REPROCESS_GROUP_ID } from "./dead-letters";
 import { reconcile, ReconcileOptions } from "./reconcile";
 
-function parseArgs(argv: string[], retentionDays: number): ReconcileOptions & { json: boolean } {
-  const out: ReconcileOptions & { json: boolean } = {
+type Args = ReconcileOptions & { json: boolean; reprocess: boolean; group: string };
+
+function parseArgs(argv: string[], retentionDays: number): Args {
+  const out: Args = {
     since: new Date(Date.now() - (retentionDays - 1) * 86_400_000).toISOString().slice(0, 10),
     json: false,
+    reprocess: false,
+    group: REPROCESS_GROUP_ID,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -28,42 +41,68 @@ function parseArgs(argv: string[], retentionDays: number): ReconcileOptions & { 
     else if (flag === "--until") out.until = value();
     else if (flag === "--wait-seconds") out.waitMs = Number(value()) * 1000;
     else if (flag === "--json") out.json = true;
-    else throw new Error(`unknown argument ${flag} (known: --tenant, --since, --until, --wait-seconds, --json)`);
+    else if (flag === "--reprocess") out.reprocess = true;
+    else if (flag === "--group") out.group = value();
+    else throw new Error(`unknown argument ${flag} (known: --tenant, --since, --until, --wait-seconds, --json, --reprocess, --group)`);
   }
   return out;
 }
 
-async function main(): Promise<number> {
-  const config = loadConfigOrExit();
-  const opts = parseArgs(process.argv.slice(2), config.RETENTION_DAYS);
+const print = (line: string) => process.stdout.write(line + "\n");
+
+async function compare(config: AtlasConfig, opts: Args): Promise<number> {
   const primary = createPool(requireSetting(config, "DATABASE_URL"), "reconcile-primary", { max: 2, statementTimeoutMs: 600_000 });
   const warehouse = createPool(requireSetting(config, "WAREHOUSE_URL"), "reconcile-warehouse", { max: 2, statementTimeoutMs: 600_000 });
   try {
     const r = await reconcile(primary, warehouse, opts);
     if (opts.json) {
-      process.stdout.write(JSON.stringify(r) + "\n");
+      print(JSON.stringify(r));
     } else {
       const scope = `${opts.tenantId ? `tenant ${opts.tenantId}, ` : ""}days ${opts.since}..${opts.until ?? "today"}`;
-      process.stdout.write(
-        `reconcile: ${scope}: ${r.compared} tenant-day(s), primary ${r.primaryTotal} reading(s), warehouse ${r.warehouseTotal}\n`,
-      );
-      if (!r.caughtUp) process.stdout.write("warning: the warehouse had not caught up with the primary when counting (is the loader running?)\n");
+      print(`reconcile: ${scope}: ${r.compared} tenant-day(s), primary ${r.primaryTotal} reading(s), warehouse ${r.warehouseTotal}`);
+      if (!r.caughtUp) print("warning: the warehouse had not caught up with the primary when counting (is the loader running?)");
       if (r.differences.length === 0) {
-        process.stdout.write("no differences\n");
+        print("no differences");
       } else {
-        process.stdout.write(`${"tenant_id".padEnd(36)}  day         ${"primary".padStart(10)}  ${"warehouse".padStart(10)}  ${"diff".padStart(8)}\n`);
+        print(`${"tenant_id".padEnd(36)}  day         ${"primary".padStart(10)}  ${"warehouse".padStart(10)}  ${"diff".padStart(8)}  why`);
         for (const d of r.differences) {
-          process.stdout.write(
-            `${d.tenant_id.padEnd(36)}  ${d.day}  ${String(d.primary).padStart(10)}  ${String(d.warehouse).padStart(10)}  ${String(d.warehouse - d.primary).padStart(8)}\n`,
+          print(
+            `${d.tenant_id.padEnd(36)}  ${d.day}  ${String(d.primary).padStart(10)}  ${String(d.warehouse).padStart(10)}  ${String(d.warehouse - d.primary).padStart(8)}  ${d.why}`,
           );
         }
-        process.stdout.write(`${r.differences.length} difference(s)\n`);
+        print(`${r.differences.length} difference(s)`);
       }
     }
     return r.differences.length === 0 ? 0 : 1;
   } finally {
     await Promise.all([primary.end(), warehouse.end()]);
   }
+}
+
+async function reprocess(config: AtlasConfig, opts: Args): Promise<number> {
+  const kafka = createKafka({ brokers: requireSetting(config, "KAFKA_BROKERS"), ssl: config.KAFKA_SSL, clientId: `atlas-cdc-reprocess-${process.pid}` });
+  const warehouse = createPool(requireSetting(config, "WAREHOUSE_URL"), "reprocess-warehouse", { max: 2, statementTimeoutMs: 600_000 });
+  try {
+    const r = await reprocessDeadLetters({ kafka, warehouse, groupId: opts.group });
+    if (opts.json) {
+      print(JSON.stringify(r));
+    } else {
+      print(
+        `reprocess: ${deadLetterTopicOf()} (group ${opts.group}): ${r.read} dead letter(s) read, ${r.applied} applied, ` +
+          `${r.duplicates} duplicate(s), ${r.empty} with nothing to load, ${r.stillFailing.length} still failing (re-queued)`,
+      );
+      for (const f of r.stillFailing) print(`  ${f.topic}/${f.partition}@${f.offset} (attempt ${f.attempts}): ${f.reason}`);
+    }
+    return r.stillFailing.length === 0 ? 0 : 1;
+  } finally {
+    await warehouse.end();
+  }
+}
+
+async function main(): Promise<number> {
+  const config = loadConfigOrExit();
+  const opts = parseArgs(process.argv.slice(2), config.RETENTION_DAYS);
+  return opts.reprocess ? reprocess(config, opts) : compare(config, opts);
 }
 
 main().then(

@@ -81,6 +81,8 @@ export const LOG_METRICS: LogMetric[] = [
   { service: "batch-writer", metricName: "HistoryDefaultPartitionRows", pattern: MAINTENANCE_RUN_PATTERN, value: "$.default_rows" },
   { service: "batch-writer", metricName: "PartitionsAheadDays", pattern: MAINTENANCE_RUN_PATTERN, value: "$.partitions_ahead_days" },
   { service: "batch-writer", metricName: "PartitionMaintenanceRuns", pattern: MAINTENANCE_RUN_PATTERN, value: "1" },
+  // app/cdc/reconcile.ts scheduleReconcile, every 15 minutes.
+  { service: "cdc-loader", metricName: "ReconcileDifferences", pattern: '{ $.msg = "cdc reconcile" }', value: "$.differences" },
   // app/cdc/freshness-report.ts, once a minute.
   { service: "cdc-loader", metricName: "AnalyticsLagSeconds", pattern: '{ $.msg = "analytics freshness" }', value: "$.lag_seconds" },
 ];
@@ -232,6 +234,14 @@ export function alarmSpecs(inputs: AlarmInputs): AlarmSpec[] {
       period: 3600, evaluationPeriods: T.partitionMaintenanceStaleHours, datapointsToAlarm: T.partitionMaintenanceStaleHours, comparison: "LessThanThreshold", threshold: 1,
       // No line is exactly the failure this alarm is for.
       treatMissingData: "breaching",
+    },
+    {
+      // Ours: two runs in a row (30 minutes) so a difference that a late
+      // batch is about to fix does not page.
+      key: "reconcile-differences", runbook: "reconcile", description: "Primary and warehouse disagree (counts or checksums) on some tenant-day for two reconcile runs in a row",
+      target: { kind: "log-metric", service: "cdc-loader" },
+      namespace: APP_NAMESPACE, metricName: "ReconcileDifferences", statistic: "Minimum",
+      period: 900, evaluationPeriods: 2, datapointsToAlarm: 2, comparison: "GreaterThanThreshold", threshold: 0, treatMissingData: "missing",
     },
     {
       key: "analytics-lag", runbook: "analytics-lag", description: `Analytics (the warehouse) more than ${T.analyticsLagSeconds / 60} minutes behind the primary for 15 minutes`,

@@ -12,18 +12,25 @@
  * the offsets of every partition in it, then lets the calls return.
  * A crash anywhere before the offset commit replays the batch, and the
  * warehouse merge is idempotent (apply.ts): nothing lost, nothing doubled.
+ *
+ * A message that cannot be decoded or planned goes to the dead-letter topic
+ * (../dead-letters.ts) in the flush, before the offset commit passes it.
+ * With `reconcile` set the loader also reconciles on a schedule
+ * (../reconcile.ts).
  */
-import type { Admin, Batch, Consumer, EachBatchPayload } from "kafkajs";
+import type { Admin, Batch, Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import { createKafka } from "../../ingest/kafka";
 import { createPool, type Pool } from "../../shared/db";
 import { counter, gauge, histogram } from "../../shared/http/metrics";
 import { log } from "../../shared/log";
 import { migrateWarehouse } from "../../../db/warehouse/migrate";
 import { CAPTURED_TABLES, heartbeatTopicOf, topicOf, TOPIC_PREFIX } from "../connector-config";
+import { deadLetterOf, deadLetterTopicOf, DeadLetterWriter, planProblem, type DeadLetter } from "../dead-letters";
+import { scheduleReconcile, type ReconcileScheduleOptions } from "../reconcile";
 import { readWarehouseLag } from "../watermark";
 import { applyPlan, type ApplyCounts, type WatermarkUpdate } from "./apply";
 import { ChangeEvent, decodeEvent, DecodeError } from "./events";
-import { planBatch } from "./plan";
+import { planBatch, type BatchPlan } from "./plan";
 
 export const DEFAULT_GROUP_ID = "atlas-cdc-loader";
 
@@ -43,6 +50,10 @@ export interface LoaderOptions {
   fromBeginning?: boolean;
   /** Apply db/warehouse migrations at start. Defaults to true. */
   migrate?: boolean;
+  /** Where undecodable messages go. Defaults to `<topicPrefix>.cdc.dlq`. */
+  deadLetterTopic?: string;
+  /** Reconcile against the primary on a schedule (atlas_reconcile_differences). Defaults to off. */
+  reconcile?: ReconcileScheduleOptions;
   /** Called after each micro-batch committed (tests, bench). */
   onBatch?: (stats: BatchStats) => void;
 }
@@ -64,7 +75,6 @@ export interface Loader {
 const metrics = {
   batches: counter("atlas_cdc_batches_total", "Micro-batches committed to the warehouse"),
   events: counter("atlas_cdc_events_total", "Change events loaded, by table and op", ["table", "op"]),
-  decodeErrors: counter("atlas_cdc_decode_errors_total", "Messages that could not be decoded (skipped, logged with their offset)", ["topic"]),
   failures: counter("atlas_cdc_batch_failures_total", "Micro-batches whose warehouse transaction failed (retried)"),
   batchSeconds: histogram("atlas_cdc_batch_duration_seconds", "Warehouse transaction time per micro-batch", [], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   e2eSeconds: histogram(
@@ -79,6 +89,9 @@ const metrics = {
 interface Parked {
   batch: Batch;
   events: ChangeEvent[];
+  /** The message of each event (same index): a dead letter carries the original. */
+  sources: KafkaMessage[];
+  deadLetters: DeadLetter[];
   heartbeatTsMs: number | null;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -110,6 +123,36 @@ async function ensureSourceTopics(admin: Admin, topics: string[]): Promise<void>
   }
 }
 
+/**
+ * Plans the parked batches. A column the plan cannot read (DecodeError) would
+ * fail every retry of the flush; then each event is planned on its own and
+ * the ones that fail become dead letters. Only after a failure: planning
+ * each event alone costs about as much again as the batch.
+ */
+function planParked(items: Parked[]): BatchPlan {
+  try {
+    return planBatch(items.flatMap((p) => p.events));
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+  }
+  for (const p of items) {
+    const events: ChangeEvent[] = [];
+    const sources: KafkaMessage[] = [];
+    p.events.forEach((e, i) => {
+      const problem = planProblem(e);
+      if (problem === null) {
+        events.push(e);
+        sources.push(p.sources[i]);
+      } else {
+        p.deadLetters.push(deadLetterOf(p.batch.topic, p.batch.partition, p.sources[i], `cannot plan: ${problem}`));
+      }
+    });
+    p.events = events;
+    p.sources = sources;
+  }
+  return planBatch(items.flatMap((p) => p.events));
+}
+
 export async function startLoader(opts: LoaderOptions): Promise<Loader> {
   const groupId = opts.groupId ?? DEFAULT_GROUP_ID;
   const prefix = opts.topicPrefix ?? TOPIC_PREFIX;
@@ -124,6 +167,7 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
   }
 
   const kafka = createKafka({ brokers: opts.brokers, ssl: opts.ssl, clientId: `atlas-cdc-loader-${process.pid}` });
+  const deadLetters = new DeadLetterWriter(kafka, opts.deadLetterTopic ?? deadLetterTopicOf(prefix), groupId);
   const consumer: Consumer = kafka.consumer({
     groupId,
     maxWaitTimeInMs: windowMs,
@@ -141,6 +185,9 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
 
   const flush = async (items: Parked[]): Promise<void> => {
     const started = Date.now();
+    const plan = planParked(items);
+    // Before the offsets pass them (at-least-once: a retry may write them again).
+    await deadLetters.send(items.flatMap((p) => p.deadLetters));
     const events = items.flatMap((p) => p.events);
     const watermarks: WatermarkUpdate[] = items.map((p) => {
       let lastSourceTsMs = p.heartbeatTsMs;
@@ -158,7 +205,6 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
         pending: Math.max(0, Number(p.batch.offsetLag())),
       };
     });
-    const plan = planBatch(events);
     let counts: ApplyCounts | undefined;
     for (let attempt = 1; ; attempt++) {
       const client = await warehouse.connect();
@@ -219,25 +265,29 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
   const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
     if (!isRunning() || isStale() || batch.messages.length === 0) return;
     const events: ChangeEvent[] = [];
+    const sources: KafkaMessage[] = [];
+    const dead: DeadLetter[] = [];
     let heartbeatTsMs: number | null = null;
     for (const m of batch.messages) {
       try {
         const e = decodeEvent(m.value);
         if (e === null) continue;
         if (e.kind === "heartbeat") heartbeatTsMs = Math.max(heartbeatTsMs ?? 0, e.tsMs);
-        else events.push(e);
+        else {
+          events.push(e);
+          sources.push(m);
+        }
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err;
-        // A message we cannot read would stop the pipeline forever if we threw;
-        // it is logged with its position (reconcile reports the missing row).
-        metrics.decodeErrors.inc({ topic: batch.topic });
-        log.error("cdc message skipped: cannot decode", { topic: batch.topic, partition: batch.partition, offset: m.offset, error: err });
+        // Throwing would stop the pipeline on this message forever: it goes to
+        // the dead-letter topic in the flush, for `reconcile --reprocess`.
+        dead.push(deadLetterOf(batch.topic, batch.partition, m, err.message));
       }
     }
     // The debezium heartbeat's time is the connector's clock, not a commit:
     // it advances only its own partition's watermark (excluded from the lag).
     const parkedDone = new Promise<void>((resolve, reject) => {
-      parked.push({ batch, events, heartbeatTsMs: batch.topic === heartbeatTopic ? heartbeatTsMs : null, resolve, reject });
+      parked.push({ batch, events, sources, deadLetters: dead, heartbeatTsMs: batch.topic === heartbeatTopic ? heartbeatTsMs : null, resolve, reject });
     });
     scheduleFlush();
     const beat = setInterval(() => heartbeat().catch(() => undefined), 3_000);
@@ -251,6 +301,7 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
   };
 
   await ensureSourceTopics(kafka.admin(), topics);
+  await deadLetters.connect();
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: opts.fromBeginning ?? true });
   consumer.on(consumer.events.CRASH, (e) => {
@@ -271,6 +322,7 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
       .catch(() => undefined);
   }, 5_000);
   lagTimer.unref();
+  const reconciler = opts.reconcile ? scheduleReconcile({ ...opts.reconcile, warehouse, group: groupId }) : null;
 
   log.info("cdc loader started", { group: groupId, topics, batch_window_ms: windowMs });
   return {
@@ -283,6 +335,9 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
       // pending flush: a stop never abandons a warehouse transaction half-way.
       await consumer.disconnect().catch((err) => log.warn("cdc consumer disconnect failed", { error: err }));
       await flushing.catch(() => undefined);
+      await deadLetters.disconnect().catch((err) => log.warn("cdc dead-letter producer disconnect failed", { error: err }));
+      // After the drain: a reconcile run in progress (it reads the warehouse) must not delay it.
+      await reconciler?.stop();
       await warehouse.end();
       log.info("cdc loader stopped", { group: groupId });
     },

@@ -13,6 +13,7 @@ import { ConnectClient } from "../../../app/cdc/connect-client";
 import { CONNECTOR_NAME, loaderSourceTopics } from "../../../app/cdc/connector-config";
 import { startLoader, type Loader, type LoaderOptions } from "../../../app/cdc/loader/loader";
 import { ensureConnectorStreams } from "../../../app/cdc/register";
+import { execFile } from "child_process";
 import type { AddressInfo } from "net";
 import { createQueryRouter } from "../../../app/query/app";
 import { queryOpenApi } from "../../../app/query/openapi";
@@ -137,3 +138,12 @@ export async function startAnalyticsApi(pool: Pool, wh: Pool): Promise<{ url: st
   const server = await listen(app, 0, "127.0.0.1");
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => closeServer(server) };
 }
+
+/** `npm run reconcile -- …` as a child, not blocking the event loop (an in-process loader keeps loading and keeps its group membership). */
+export const reconcileCli = (args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const s = stack();
+    const env = { ...process.env, DATABASE_URL: s.databaseUrl, WAREHOUSE_URL: s.warehouseUrl, KAFKA_BROKERS: s.brokers.join(","), LOG_LEVEL: "error" };
+    execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "app/cdc/reconcile-cli.ts", ...args], { env, timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ status: err ? Number((err as { code?: unknown }).code ?? -1) : 0, stdout, stderr }));
+  });
