@@ -20,9 +20,11 @@
  */
 import type { Pool, PoolClient } from "../shared/db";
 
-// Portable: CASE inside MIN instead of FILTER (Redshift lacks FILTER).
+// Portable: CASE inside MIN instead of FILTER (Redshift lacks FILTER); the
+// lag is taken against the caller's clock (Redshift runs NOW() on the leader
+// node only), as epoch seconds of the watermark.
 const LAG_SQL = `
-  SELECT EXTRACT(EPOCH FROM (now() - max(w))) AS lag
+  SELECT EXTRACT(EPOCH FROM max(w)) AS watermark
   FROM (
     SELECT coalesce(min(CASE WHEN pending > 0 THEN last_source_ts END), max(last_source_ts)) AS w
     FROM loader_watermarks
@@ -35,10 +37,10 @@ const LAG_SQL = `
  * `group` limits it to one consumer group. Defaults to all groups.
  */
 export async function readWarehouseLag(warehouse: Pool | PoolClient, group?: string): Promise<number | null> {
-  const { rows } = await warehouse.query<{ lag: string | number | null }>(LAG_SQL, [group ?? null]);
-  const lag = rows[0]?.lag;
-  if (lag === null || lag === undefined) return null;
-  return Math.max(0, Number(lag));
+  const { rows } = await warehouse.query<{ watermark: string | number | null }>(LAG_SQL, [group ?? null]);
+  const watermark = rows[0]?.watermark;
+  if (watermark === null || watermark === undefined) return null;
+  return Math.max(0, Date.now() / 1000 - Number(watermark));
 }
 
 /** The watermark itself: the primary commit time up to which the warehouse is complete. */

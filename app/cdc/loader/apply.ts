@@ -69,8 +69,9 @@ async function mergeDimension(
   await client.query(`DELETE FROM ${table} d USING ${spec.name} s WHERE ${on} AND d.source_lsn <= s.source_lsn`);
   await client.query(
     `INSERT INTO ${table} (${cols.join(", ")}, loaded_at)
-     SELECT ${cols.map((c) => `s.${c}`).join(", ")}, now() FROM ${spec.name} s
+     SELECT ${cols.map((c) => `s.${c}`).join(", ")}, $1::timestamptz FROM ${spec.name} s
      WHERE NOT s.is_delete AND NOT EXISTS (SELECT 1 FROM ${table} d WHERE ${on})`,
+    [new Date()],
   );
 }
 
@@ -160,17 +161,19 @@ export async function applyPlan(
     }, factRows);
     const on = "f.tenant_id = s.tenant_id AND f.entity_id = s.entity_id AND f.attribute_id = s.attribute_id AND f.ts = s.ts";
     await client.query(`DELETE FROM fact_readings f USING cdc_stage_facts s WHERE ${on} AND f.source_lsn <= s.source_lsn`);
-    // loaded_at: clock_timestamp(), not now(): the moment of loading, which
-    // the commit follows within milliseconds (now() is the transaction start).
+    // loaded_at: the moment of loading, which the commit follows within
+    // milliseconds, taken by the loader: Redshift runs NOW() on the leader
+    // node only (deprecated there) and has no clock_timestamp().
     await client.query(
       `INSERT INTO fact_readings (tenant_id, entity_id, attribute_id, ts, day, entity_type, attribute_name, data_type,
          value_num, value_text, value_bool, value_ts, received_at, source_ts, source_lsn, loaded_at)
        SELECT s.tenant_id, s.entity_id, s.attribute_id, s.ts, s.day, e.entity_type, a.name, s.data_type,
-         s.value_num, s.value_text, s.value_bool, s.value_ts, s.received_at, s.source_ts, s.source_lsn, clock_timestamp()
+         s.value_num, s.value_text, s.value_bool, s.value_ts, s.received_at, s.source_ts, s.source_lsn, $1::timestamptz
        FROM cdc_stage_facts s
        LEFT JOIN dim_entities e ON e.tenant_id = s.tenant_id AND e.entity_id = s.entity_id
        LEFT JOIN dim_attributes a ON a.tenant_id = s.tenant_id AND a.attribute_id = s.attribute_id
        WHERE NOT s.is_delete AND NOT EXISTS (SELECT 1 FROM fact_readings f WHERE ${on})`,
+      [new Date()],
     );
     await dropStage(client, "cdc_stage_facts");
     // The hourly/daily rollups of the buckets these facts touch.
@@ -205,11 +208,12 @@ export async function applyPlan(
       `INSERT INTO current_state (tenant_id, entity_id, attribute_id, attribute_name, entity_type, data_type,
          value_num, value_text, value_bool, value_ts, ts, source_lsn, loaded_at)
        SELECT s.tenant_id, s.entity_id, s.attribute_id, a.name, e.entity_type, s.data_type,
-         s.value_num, s.value_text, s.value_bool, s.value_ts, s.ts, s.source_lsn, now()
+         s.value_num, s.value_text, s.value_bool, s.value_ts, s.ts, s.source_lsn, $1::timestamptz
        FROM cdc_stage_state s
        LEFT JOIN dim_entities e ON e.tenant_id = s.tenant_id AND e.entity_id = s.entity_id
        LEFT JOIN dim_attributes a ON a.tenant_id = s.tenant_id AND a.attribute_id = s.attribute_id
        WHERE NOT EXISTS (SELECT 1 FROM current_state c WHERE ${on})`,
+      [new Date()],
     );
     await dropStage(client, "cdc_stage_state");
   }
@@ -222,18 +226,18 @@ export async function applyPlan(
   // 4. Watermarks, in the same transaction as the rows they describe.
   for (const w of watermarks) {
     const ts = w.lastSourceTsMs === null ? null : new Date(w.lastSourceTsMs).toISOString();
-    const params = [group, w.topic, w.partition, w.lastOffset, ts, w.lastLsn, w.pending];
+    const params = [group, w.topic, w.partition, w.lastOffset, ts, w.lastLsn, w.pending, new Date()];
     const updated = await client.query(
       `UPDATE loader_watermarks SET last_offset = $4,
          last_source_ts = CASE WHEN last_source_ts IS NULL OR $5::timestamptz > last_source_ts THEN $5::timestamptz ELSE last_source_ts END,
-         last_lsn = coalesce($6, last_lsn), pending = $7, last_loaded_at = now()
+         last_lsn = coalesce($6, last_lsn), pending = $7, last_loaded_at = $8::timestamptz
        WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3`,
       params,
     );
     if (updated.rowCount === 0) {
       await client.query(
         `INSERT INTO loader_watermarks (consumer_group, topic, kafka_partition, last_offset, last_source_ts, last_lsn, pending, last_loaded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now())`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz)`,
         params,
       );
     }
