@@ -31,6 +31,7 @@ import { openapi as ingestOpenApi } from "./ingest/openapi";
 import { createSink } from "./ingest/sinks";
 import { createBatchWriter } from "./ingest/writer";
 import { reportAnalyticsFreshness } from "./cdc/freshness-report";
+import { stageLoaderFromConfig } from "./cdc/loader/staging/from-config";
 import { startLoader } from "./cdc/loader/loader";
 import { ensureConnectorStreams } from "./cdc/register";
 import { startLifecycle } from "./lifecycle/background";
@@ -85,6 +86,7 @@ async function startCdc(config: AtlasConfig & { DATABASE_URL: string }) {
           warehouseUrl: config.WAREHOUSE_URL,
           batchWindowMs: config.CDC_BATCH_WINDOW_MS,
           reconcile: { databaseUrl: config.DATABASE_URL },
+          stageLoader: (dialect) => stageLoaderFromConfig(config, dialect),
         })
       : undefined;
   const stopFreshness = loader ? reportAnalyticsFreshness(loader.warehouse) : undefined;

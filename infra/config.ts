@@ -91,7 +91,9 @@ export class StackConfigError extends Error {
 }
 
 /** Settings whose value the program derives from the resources it creates; a stack may not set them. */
-const DERIVED_SETTINGS: readonly SettingName[] = [...SECRET_SETTINGS, "KAFKA_BROKERS", "KAFKA_SSL", "PORT"];
+const DERIVED_SETTINGS: readonly SettingName[] = [
+  ...SECRET_SETTINGS, "KAFKA_BROKERS", "KAFKA_SSL", "PORT", "CDC_S3_BUCKET", "CDC_S3_PREFIX", "CDC_S3_REGION", "WAREHOUSE_IAM_ROLE_ARN",
+];
 
 /** CloudWatch Logs accepts only these retention values (PutRetentionPolicy). */
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];

@@ -59,7 +59,10 @@ export = async function atlas(source: ConfigSource = pulumiConfigSource(), stack
     redis: { host: cache.primaryEndpoint, port: REDIS_PORT, authToken: cache.authToken },
     warehouse: { host: warehouse.dnsName, port: WAREHOUSE_PORT, name: WAREHOUSE_DB_NAME, username: warehouse.username, password: warehouse.password },
   });
-  const plain = plainSettingValues(cfg.appSettings, { KAFKA_BROKERS: kafka.bootstrapBrokersTls, KAFKA_SSL: "true", PORT: String(CONTAINER_PORT) });
+  const plain = plainSettingValues(cfg.appSettings, {
+    KAFKA_BROKERS: kafka.bootstrapBrokersTls, KAFKA_SSL: "true", PORT: String(CONTAINER_PORT),
+    CDC_S3_BUCKET: warehouse.stagingBucketName, CDC_S3_PREFIX: warehouse.stagingPrefix, CDC_S3_REGION: cfg.region, WAREHOUSE_IAM_ROLE_ARN: warehouse.copyRoleArn,
+  });
 
   const compute = new Compute("atlas-compute");
   const lb = new LoadBalancer("atlas-lb", { vpcId: network.vpcId, publicSubnetIds: network.publicSubnetIds, securityGroupId: sg.alb.id, certificateArn: cfg.certificateArn });
@@ -77,6 +80,7 @@ export = async function atlas(source: ConfigSource = pulumiConfigSource(), stack
     region: cfg.region,
     logRetentionDays: cfg.logRetentionDays,
     targetGroupArn: (HTTP_SERVICES as readonly string[]).includes(service) ? lb.targetGroups[service as HttpServiceName].arn : undefined,
+    taskRolePolicy: service === "cdc-loader" ? warehouse.loaderStagingPolicy : undefined,
   }, { dependsOn: [lb] })])) as Record<ServiceName, FargateService>; // ECS refuses a target group no listener uses yet
 
   const monitoring = new Monitoring("atlas-mon", {

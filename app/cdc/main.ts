@@ -11,6 +11,7 @@ import { loadConfigOrExit, requireSetting } from "../shared/config";
 import { closeServer, createServiceApp, listen } from "../shared/http/server";
 import { onShutdown } from "../shared/shutdown";
 import { reportAnalyticsFreshness } from "./freshness-report";
+import { stageLoaderFromConfig } from "./loader/staging/from-config";
 import { startLoader } from "./loader/loader";
 
 async function main(): Promise<void> {
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     warehouseUrl: requireSetting(config, "WAREHOUSE_URL"),
     batchWindowMs: config.CDC_BATCH_WINDOW_MS,
     reconcile: { databaseUrl: requireSetting(config, "DATABASE_URL") },
+    stageLoader: (dialect) => stageLoaderFromConfig(config, dialect),
   });
   // The analytics-lag alarm's metric (infra/monitoring/thresholds.ts LOG_METRICS).
   const stopFreshness = reportAnalyticsFreshness(loader.warehouse);

@@ -69,6 +69,24 @@ export const configSchema = z.object({
   /** Loader micro-batch window, milliseconds. Defaults to 2000. */
   CDC_BATCH_WINDOW_MS: positiveInt(2000),
   /**
+   * S3 bucket the CDC loader stages each micro-batch in before COPY (Redshift
+   * reads it with WAREHOUSE_IAM_ROLE_ARN; a PostgreSQL warehouse gets the
+   * object streamed back). Unset: the loader COPYs from STDIN.
+   */
+  CDC_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name").optional(),
+  /** Key prefix of staged objects; infra scopes the IAM policies to it. Defaults to cdc-staging. */
+  CDC_S3_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/, "must be a key prefix like cdc-staging (no leading or trailing /)").default("cdc-staging"),
+  /** Region of the staging bucket. Defaults to us-east-1. */
+  CDC_S3_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region such as us-east-1").default("us-east-1"),
+  /** An S3-compatible server instead of AWS S3 (the local stack's). Unset in AWS. */
+  CDC_S3_ENDPOINT: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s):// URL").optional(),
+  /** Access key of the local S3-compatible server. Unset in AWS: the task role's credentials sign. */
+  CDC_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  /** Secret key of the local S3-compatible server (local dummy). Unset in AWS. */
+  CDC_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** The IAM role attached to the Redshift cluster that COPY assumes to read the staging bucket. Set: the warehouse is Redshift. */
+  WAREHOUSE_IAM_ROLE_ARN: z.string().regex(/^arn:[\w-]+:[\w-]+:[\w-]*:\d{12}:\S+$/, "must be an ARN").optional(),
+  /**
    * History retention of tenants without their own, days. Older readings are
    * refused at ingest; partitions older than the longest tenant retention are
    * dropped. Defaults to 400.
@@ -96,7 +114,7 @@ export const SERVICE_SETTINGS: Record<ServiceName, readonly SettingName[]> = {
   "ingest-api": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_READINGS", "INGEST_MAX_ATTRIBUTES", "INGEST_LIVE_WINDOW_SECONDS", "INGEST_MAX_CLOCK_SKEW_SECONDS", "TENANT_RATE_LIMIT_RPS", "RETENTION_DAYS"],
   "batch-writer": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "LOG_LEVEL", "CACHE_TTL_SECONDS", "RETENTION_DAYS", "PARTITION_MAINTENANCE_INTERVAL_SECONDS"],
   "query-api": ["DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "DEFAULT_MAX_LAG_SECONDS", "TIMESERIES_MAX_SPAN_DAYS", "TENANT_RATE_LIMIT_RPS", "RETENTION_DAYS"],
-  "cdc-loader": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CDC_BATCH_WINDOW_MS"],
+  "cdc-loader": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CDC_BATCH_WINDOW_MS", "CDC_S3_BUCKET", "CDC_S3_PREFIX", "CDC_S3_REGION", "WAREHOUSE_IAM_ROLE_ARN"],
 };
 
 export class ConfigError extends Error {

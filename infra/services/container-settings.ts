@@ -75,7 +75,10 @@ export function settingValueProblem(name: SettingName, value: string): string | 
 }
 
 /** Plain settings whose value comes from the deployed resources, not from stack config. */
-export type DerivedPlainSettings = Pick<PlainSettingValues, "KAFKA_BROKERS" | "KAFKA_SSL" | "PORT">;
+export type DerivedPlainSettings = Pick<
+  PlainSettingValues,
+  "KAFKA_BROKERS" | "KAFKA_SSL" | "PORT" | "CDC_S3_BUCKET" | "CDC_S3_PREFIX" | "CDC_S3_REGION" | "WAREHOUSE_IAM_ROLE_ARN"
+>;
 
 /**
  * Value of every plain setting: derived from resources, else the stack's

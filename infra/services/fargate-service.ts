@@ -23,6 +23,8 @@ export interface FargateServiceArgs {
   logRetentionDays: number;
   /** Register tasks in this ALB target group (the HTTP services). */
   targetGroupArn?: pulumi.Input<string>;
+  /** IAM policy JSON of the AWS calls the service itself makes (the CDC loader's S3 staging). Defaults to none. */
+  taskRolePolicy?: pulumi.Input<string>;
 }
 
 /**
@@ -66,10 +68,14 @@ export class FargateService extends pulumi.ComponentResource {
         }),
       }, { parent: this });
     }
-    // The services call no AWS API; the task role exists so one can be granted without replacing tasks' identity.
+    // The task role holds only what the service's own code calls (most call no AWS API);
+    // it exists for every service so a grant never replaces the tasks' identity.
     const taskRole = new aws.iam.Role(`${name}-task`, {
       assumeRolePolicy: aws.iam.assumeRolePolicyForPrincipal({ Service: "ecs-tasks.amazonaws.com" }),
     }, { parent: this });
+    if (args.taskRolePolicy !== undefined) {
+      new aws.iam.RolePolicy(`${name}-task-policy`, { role: taskRole.id, policy: args.taskRolePolicy }, { parent: this });
+    }
 
     const isHttp = args.targetGroupArn !== undefined;
     const containerDefinitions = pulumi.jsonStringify([{

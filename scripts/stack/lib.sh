@@ -22,6 +22,12 @@ REDIS_PORT=56379
 KAFKA_PORT=59092
 KAFKA_CONTROLLER_PORT=59093
 CONNECT_PORT=58083
+# The S3-compatible server of the CDC staging path (S3Proxy, s3.sh). The keys are
+# local-only dummies: in AWS the loader signs with its task role.
+S3_PORT=59000
+S3_BUCKET=atlas-cdc-staging
+S3_ACCESS_KEY=atlas-local
+S3_SECRET_KEY=atlas-local-secret
 
 # Seconds each part may take to answer before it counts as failed.
 PART_TIMEOUT="${ATLAS_STACK_TIMEOUT:-90}"

@@ -19,4 +19,5 @@ check pg-replica bash "$STACK_DIR/postgres.sh" status replica
 check redis bash "$STACK_DIR/redis.sh" status
 check kafka bash "$STACK_DIR/kafka.sh" status
 check connect bash "$STACK_DIR/connect.sh" status
+check s3 bash "$STACK_DIR/s3.sh" status
 exit "$rc"

@@ -6,7 +6,8 @@
 # Three chains run side by side (2 cores: the JVMs dominate):
 #   postgres: pg-primary (initdb on first run) -> pg-replica (pg_basebackup on first run)
 #   redis
-#   kafka:    jars (mvn copy from ~/.m2, skipped when complete) -> kafka -> connect
+#   kafka:    jars (mvn copy from ~/.m2, skipped when complete) -> kafka -> connect,
+#             and s3 (S3Proxy, needs only the jars) beside kafka -> connect
 #
 # On failure: names the part, prints the last 40 lines of its log, exits 1.
 # .atlas/run/up-started lists the parts this run started (npm test stops only those).
@@ -19,7 +20,7 @@ if [ -z "${ATLAS_STACK_LOCKED:-}" ]; then
   ATLAS_STACK_LOCKED=1 exec flock -o "$RUN_DIR/stack.lock" bash "$0" "$@"
 fi
 
-PARTS=(jars pg-primary pg-replica redis kafka connect)
+PARTS=(jars pg-primary pg-replica redis kafka connect s3)
 T0=$(now_ms)
 rm -f "$RUN_DIR"/up-*.out "$RUN_DIR"/up-*.result
 
@@ -38,7 +39,13 @@ S="$STACK_DIR"
 pg_chain=$!
 (run_part redis bash "$S/redis.sh" start) &
 redis_chain=$!
-(run_part jars bash "$S/jars.sh" && run_part kafka bash "$S/kafka.sh" start && run_part connect bash "$S/connect.sh" start) &
+(
+  run_part jars bash "$S/jars.sh" || exit 1
+  run_part s3 bash "$S/s3.sh" start &
+  # Each part's outcome is in its up-*.result (read below); the chain just waits for s3 too.
+  { run_part kafka bash "$S/kafka.sh" start && run_part connect bash "$S/connect.sh" start; } || true
+  wait
+) &
 kafka_chain=$!
 wait "$pg_chain" "$redis_chain" "$kafka_chain" || true
 
@@ -84,8 +91,12 @@ REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 KAFKA_CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 WAREHOUSE_URL=postgres://postgres@127.0.0.1:$PG_PRIMARY_PORT/atlas_warehouse
+CDC_S3_BUCKET=$S3_BUCKET
+CDC_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+CDC_S3_ACCESS_KEY_ID=$S3_ACCESS_KEY
+CDC_S3_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 ATLAS_STACK=local
-ATLAS_STACK_PARTS=pg-primary,pg-replica,redis,kafka,connect
+ATLAS_STACK_PARTS=pg-primary,pg-replica,redis,kafka,connect,s3
 ATLAS_STACK_DIR=$ATLAS_DIR
 EOF
 mv "$ATLAS_DIR/stack.env.tmp" "$ATLAS_DIR/stack.env"

@@ -14,6 +14,10 @@ export const STACK_ENV_NAMES = [
   "KAFKA_BROKERS",
   "KAFKA_CONNECT_URL",
   "WAREHOUSE_URL",
+  "CDC_S3_BUCKET",
+  "CDC_S3_ENDPOINT",
+  "CDC_S3_ACCESS_KEY_ID",
+  "CDC_S3_SECRET_ACCESS_KEY",
 ] as const;
 export type StackEnvName = (typeof STACK_ENV_NAMES)[number];
 
@@ -65,5 +69,24 @@ export function stackEnv(env: NodeJS.ProcessEnv = process.env): StackEnv {
     kafkaBrokers: list(requireStackVar("KAFKA_BROKERS", env)),
     kafkaConnectUrl: requireStackVar("KAFKA_CONNECT_URL", env).replace(/\/+$/, ""),
     warehouseUrl: requireStackVar("WAREHOUSE_URL", env),
+  };
+}
+
+/** The local S3-compatible server (S3Proxy, scripts/stack/s3.sh) and the CDC staging bucket on it. */
+export interface S3StagingEnv {
+  bucket: string;
+  /** http://127.0.0.1:59000 */
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** The S3 part's settings (only the staging tests need them, so stackEnv() does not require them). */
+export function s3StagingEnv(env: NodeJS.ProcessEnv = process.env): S3StagingEnv {
+  return {
+    bucket: requireStackVar("CDC_S3_BUCKET", env),
+    endpoint: requireStackVar("CDC_S3_ENDPOINT", env).replace(/\/+$/, ""),
+    accessKeyId: requireStackVar("CDC_S3_ACCESS_KEY_ID", env),
+    secretAccessKey: requireStackVar("CDC_S3_SECRET_ACCESS_KEY", env),
   };
 }

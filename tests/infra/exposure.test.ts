@@ -115,9 +115,17 @@ for (const stack of STACKS) {
       expect(r.kmsKeyId).to.match(/kms\/key/);
       expect(one(run, T.redshiftParams).inputs.parameters).to.deep.include({ name: "require_ssl", value: "true" });
     });
-    it("the plugin bucket is KMS-encrypted and blocks public access; secrets use the stack key", () => {
-      expect(one(run, T.bucketSse).inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm).to.equal("aws:kms");
-      expect(one(run, T.bucketPab).inputs).to.include({ blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+    it("every bucket (plugins, CDC staging) is KMS-encrypted and blocks public access; secrets use the stack key", () => {
+      const buckets = ofType(run, T.bucket);
+      expect(buckets.map((b) => b.name)).to.have.members(["atlas-cdc-plugins", "atlas-dw-staging"]);
+      for (const b of buckets) {
+        const sse = ofType(run, T.bucketSse).filter((c) => c.inputs.bucket === b.id);
+        const pab = ofType(run, T.bucketPab).filter((c) => c.inputs.bucket === b.id);
+        expect(sse, b.name).to.have.length(1);
+        expect(sse[0].inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm, b.name).to.equal("aws:kms");
+        expect(pab, b.name).to.have.length(1);
+        expect(pab[0].inputs, b.name).to.include({ blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+      }
       for (const s of ofType(run, T.secret)) expect(s.inputs.kmsKeyId, s.name).to.match(/kms\/key/);
     });
     it("RDS Proxy, when present, requires TLS", () => {

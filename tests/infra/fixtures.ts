@@ -35,6 +35,10 @@ export const T = {
   targetGroup: "aws:lb/targetGroup:TargetGroup",
   scaling: "aws:appautoscaling/target:Target",
   vpc: "awsx:ec2:Vpc",
+  bucket: "aws:s3/bucket:Bucket",
+  bucketLifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+  bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+  role: "aws:iam/role:Role",
   bucketSse: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
   bucketPab: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
 };

@@ -27,7 +27,8 @@ import { WRITER_GROUP_ID } from "../../app/ingest/types";
 import * as path from "path";
 import { configSource, FAKE_SECRETS, loadStackConfig, REPO_ROOT } from "./harness";
 
-const plain = plainSettingValues({}, { KAFKA_BROKERS: "b-1:9094", KAFKA_SSL: "true", PORT: "8080" }) as Record<string, string>;
+const staging = { CDC_S3_BUCKET: "atlas-staging", CDC_S3_PREFIX: "cdc-staging", CDC_S3_REGION: "us-east-1", WAREHOUSE_IAM_ROLE_ARN: "arn:aws:iam::123456789012:role/copy" };
+const plain = plainSettingValues({}, { KAFKA_BROKERS: "b-1:9094", KAFKA_SSL: "true", PORT: "8080", ...staging }) as Record<string, string>;
 const refs = Object.fromEntries(SECRET_SETTINGS.map((s) => [s, `arn:secret:${s}`])) as SecretSettingRefs;
 
 describe("infra: container settings from app/shared/config", () => {
@@ -57,7 +58,7 @@ describe("infra: container settings from app/shared/config", () => {
   it("plain values fall back to the schema defaults, so infra and services agree", () => {
     expect(plain.LOG_LEVEL).to.equal(schemaDefault("LOG_LEVEL"));
     expect(plain.CACHE_TTL_SECONDS).to.equal("60");
-    expect(plainSettingValues({ LOG_LEVEL: "warn" }, { KAFKA_BROKERS: "b:9094", KAFKA_SSL: "true", PORT: "8080" }).LOG_LEVEL).to.equal("warn");
+    expect(plainSettingValues({ LOG_LEVEL: "warn" }, { KAFKA_BROKERS: "b:9094", KAFKA_SSL: "true", PORT: "8080", ...staging }).LOG_LEVEL).to.equal("warn");
   });
 });
 

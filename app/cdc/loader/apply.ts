@@ -13,6 +13,8 @@
  */
 import type { PoolClient } from "../../shared/db";
 import type { BatchPlan } from "./plan";
+import { copyStdinLoader } from "./staging/copy-stdin";
+import { batchIdentity, type BatchIdentity, type StageLoader } from "./staging/stage-loader";
 import { refreshRollups } from "./rollups";
 
 /** Bind parameters per statement: PostgreSQL's protocol caps them at 65,535. */
@@ -41,9 +43,15 @@ export interface StageSpec {
   columns: [string, string][];
 }
 
-export async function createStage(client: PoolClient, spec: StageSpec, rows: unknown[][]): Promise<void> {
+/** How stage tables are filled (COPY FROM STDIN, or COPY via S3: staging/), and the batch they belong to. */
+export interface Staging {
+  loader: StageLoader;
+  batch: BatchIdentity;
+}
+
+export async function createStage(client: PoolClient, staging: Staging, spec: StageSpec, rows: unknown[][]): Promise<void> {
   await client.query(`CREATE TEMP TABLE ${spec.name} (${spec.columns.map(([c, t]) => `${c} ${t}`).join(", ")})`);
-  await insertRows(client, spec.name, spec.columns.map(([c]) => c), rows);
+  await staging.loader.load(client, spec, rows, staging.batch);
   // Without statistics the planner guesses the temp table's size and may scan
   // the fact table instead of probing its primary key.
   await client.query(`ANALYZE ${spec.name}`);
@@ -57,13 +65,14 @@ export const dropStage = (client: PoolClient, name: string) => client.query(`DRO
  */
 async function mergeDimension(
   client: PoolClient,
+  staging: Staging,
   table: string,
   keys: string[],
   spec: StageSpec,
   rows: unknown[][],
 ): Promise<void> {
   if (rows.length === 0) return;
-  await createStage(client, spec, rows);
+  await createStage(client, staging, spec, rows);
   const on = keys.map((k) => `d.${k} = s.${k}`).join(" AND ");
   const cols = spec.columns.map(([c]) => c).filter((c) => c !== "is_delete");
   await client.query(`DELETE FROM ${table} d USING ${spec.name} s WHERE ${on} AND d.source_lsn <= s.source_lsn`);
@@ -109,13 +118,14 @@ export async function applyPlan(
   plan: BatchPlan,
   group: string,
   watermarks: WatermarkUpdate[],
+  staging: Staging = { loader: copyStdinLoader, batch: batchIdentity(group, watermarks) },
 ): Promise<ApplyCounts> {
   // 1. Dimensions.
   const tenantRows = [
     ...plan.tenants.upserts.map((r) => [r.tenant_id, r.name, r.created_at, r.source_lsn, false]),
     ...plan.tenants.deletes.map((r) => [r.tenant_id, "", null, r.source_lsn, true]),
   ];
-  await mergeDimension(client, "dim_tenants", ["tenant_id"], {
+  await mergeDimension(client, staging, "dim_tenants", ["tenant_id"], {
     name: "cdc_stage_tenants",
     columns: [["tenant_id", "varchar(36)"], ["name", "varchar(200)"], ["created_at", "timestamptz"], ["source_lsn", "bigint"], ["is_delete", "boolean"]],
   }, tenantRows);
@@ -124,7 +134,7 @@ export async function applyPlan(
     ...plan.attributes.upserts.map((r) => [r.tenant_id, r.attribute_id, r.name, r.data_type, r.is_hot, r.created_at, r.source_lsn, false]),
     ...plan.attributes.deletes.map((r) => [r.tenant_id, r.attribute_id, "", "", false, null, r.source_lsn, true]),
   ];
-  await mergeDimension(client, "dim_attributes", ["tenant_id", "attribute_id"], {
+  await mergeDimension(client, staging, "dim_attributes", ["tenant_id", "attribute_id"], {
     name: "cdc_stage_attributes",
     columns: [["tenant_id", "varchar(36)"], ["attribute_id", "int"], ["name", "varchar(128)"], ["data_type", "varchar(16)"],
       ["is_hot", "boolean"], ["created_at", "timestamptz"], ["source_lsn", "bigint"], ["is_delete", "boolean"]],
@@ -134,7 +144,7 @@ export async function applyPlan(
     ...plan.entities.upserts.map((r) => [r.tenant_id, r.entity_id, r.entity_type, r.created_at, r.source_lsn, false]),
     ...plan.entities.deletes.map((r) => [r.tenant_id, r.entity_id, "", null, r.source_lsn, true]),
   ];
-  await mergeDimension(client, "dim_entities", ["tenant_id", "entity_id"], {
+  await mergeDimension(client, staging, "dim_entities", ["tenant_id", "entity_id"], {
     name: "cdc_stage_entities",
     columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["entity_type", "varchar(256)"], ["created_at", "timestamptz"],
       ["source_lsn", "bigint"], ["is_delete", "boolean"]],
@@ -153,7 +163,7 @@ export async function applyPlan(
       "1970-01-01T00:00:00Z", r.source_lsn, true]),
   ];
   if (factRows.length > 0) {
-    await createStage(client, {
+    await createStage(client, staging, {
       name: "cdc_stage_facts",
       columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["attribute_id", "int"], ["ts", "timestamptz"], ["day", "date"],
         ["data_type", "varchar(16)"], ["value_num", "double precision"], ["value_text", "varchar(65535)"], ["value_bool", "boolean"],
@@ -177,7 +187,7 @@ export async function applyPlan(
     );
     await dropStage(client, "cdc_stage_facts");
     // The hourly/daily rollups of the buckets these facts touch.
-    await refreshRollups(client, plan);
+    await refreshRollups(client, plan, staging);
   }
 
   // 3. current_state: an entity deleted on the primary leaves it (rows loaded
@@ -185,7 +195,7 @@ export async function applyPlan(
   // of its attribute when its device ts is newer, so a replay or a late
   // reading changes nothing (the primary's entity_latest rule).
   if (plan.states.entityDeletes.length > 0) {
-    await createStage(client, {
+    await createStage(client, staging, {
       name: "cdc_stage_state_deletes",
       columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["source_lsn", "bigint"]],
     }, plan.states.entityDeletes.map((e) => [e.tenant_id, e.entity_id, e.source_lsn]));
@@ -196,7 +206,7 @@ export async function applyPlan(
     await dropStage(client, "cdc_stage_state_deletes");
   }
   if (plan.states.rows.length > 0) {
-    await createStage(client, {
+    await createStage(client, staging, {
       name: "cdc_stage_state",
       columns: [["tenant_id", "varchar(36)"], ["entity_id", "bigint"], ["attribute_id", "int"], ["data_type", "varchar(16)"],
         ["value_num", "double precision"], ["value_text", "varchar(65535)"], ["value_bool", "boolean"], ["value_ts", "timestamptz"],

@@ -24,6 +24,9 @@ import { createPool, type Pool } from "../../shared/db";
 import { counter, gauge, histogram } from "../../shared/http/metrics";
 import { log } from "../../shared/log";
 import { migrateWarehouse } from "../../../db/warehouse/migrate";
+import { detectDialect, type Dialect } from "../../../db/warehouse/dialect";
+import { copyStdinLoader } from "./staging/copy-stdin";
+import { batchIdentity, type StageLoader } from "./staging/stage-loader";
 import { CAPTURED_TABLES, heartbeatTopicOf, topicOf, TOPIC_PREFIX } from "../connector-config";
 import { deadLetterOf, deadLetterTopicOf, DeadLetterWriter, planProblem, type DeadLetter } from "../dead-letters";
 import { scheduleReconcile, type ReconcileScheduleOptions } from "../reconcile";
@@ -50,6 +53,8 @@ export interface LoaderOptions {
   fromBeginning?: boolean;
   /** Apply db/warehouse migrations at start. Defaults to true. */
   migrate?: boolean;
+  /** How staging tables are filled, given the warehouse's dialect (staging/from-config.ts). Defaults to COPY FROM STDIN. */
+  stageLoader?: (dialect: Dialect) => StageLoader;
   /** Where undecodable messages go. Defaults to `<topicPrefix>.cdc.dlq`. */
   deadLetterTopic?: string;
   /** Reconcile against the primary on a schedule (atlas_reconcile_differences). Defaults to off. */
@@ -165,6 +170,7 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
     const applied = await migrateWarehouse(warehouse);
     if (applied.length > 0) log.info("warehouse migrated", { applied });
   }
+  const stageLoader = opts.stageLoader ? opts.stageLoader(await detectDialect(warehouse)) : copyStdinLoader;
 
   const kafka = createKafka({ brokers: opts.brokers, ssl: opts.ssl, clientId: `atlas-cdc-loader-${process.pid}` });
   const deadLetters = new DeadLetterWriter(kafka, opts.deadLetterTopic ?? deadLetterTopicOf(prefix), groupId);
@@ -206,11 +212,13 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
       };
     });
     let counts: ApplyCounts | undefined;
+    // One identity for every attempt: a retry overwrites the S3 objects of the one before.
+    const staging = { loader: stageLoader, batch: batchIdentity(groupId, watermarks) };
     for (let attempt = 1; ; attempt++) {
       const client = await warehouse.connect();
       try {
         await client.query("BEGIN");
-        counts = await applyPlan(client, plan, groupId, watermarks);
+        counts = await applyPlan(client, plan, groupId, watermarks, staging);
         await client.query("COMMIT");
         break;
       } catch (err) {
@@ -224,6 +232,7 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
       }
     }
     const committedAt = Date.now();
+    await stageLoader.settle(staging.batch);
     // Offsets only now: the warehouse holds everything up to them.
     await consumer.commitOffsets(
       items.map((p) => ({ topic: p.batch.topic, partition: p.batch.partition, offset: (BigInt(p.batch.lastOffset()) + 1n).toString() })),

@@ -21,7 +21,7 @@
  */
 import type { PoolClient } from "../../shared/db";
 import { BIN_SQL } from "../histogram-bins";
-import { createStage, dropStage } from "./apply";
+import { createStage, dropStage, type Staging } from "./apply";
 import type { BatchPlan } from "./plan";
 
 /** `YYYY-MM-DD HH:00:00`: the UTC hour of an ISO time, as a timestamp literal. */
@@ -32,14 +32,14 @@ function utcHour(iso: string): string {
 }
 
 /** Recomputes every bucket the plan's facts touch. Call after the facts were merged, in the same transaction. */
-export async function refreshRollups(client: PoolClient, plan: BatchPlan): Promise<number> {
+export async function refreshRollups(client: PoolClient, plan: BatchPlan, staging: Staging): Promise<number> {
   const touched = new Map<string, [string, number, string]>();
   for (const f of [...plan.facts.upserts, ...plan.facts.deletes]) {
     const hour = utcHour(f.ts);
     touched.set(`${f.tenant_id}|${f.attribute_id}|${hour}`, [f.tenant_id, f.attribute_id, hour]);
   }
   if (touched.size === 0) return 0;
-  await createStage(client, {
+  await createStage(client, staging, {
     name: "cdc_stage_buckets",
     columns: [["tenant_id", "varchar(36)"], ["attribute_id", "int"], ["bucket", "timestamp"]],
   }, [...touched.values()]);
