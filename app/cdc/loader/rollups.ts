@@ -65,9 +65,10 @@ export async function refreshRollups(client: PoolClient, plan: BatchPlan, stagin
   );
 
   // The days of those hours, from their hours (mergeable: sums, min of mins, …).
+  await client.query("CREATE TEMP TABLE cdc_stage_days (tenant_id varchar(36), attribute_id int, bucket timestamp)");
   await client.query(
-    `CREATE TEMP TABLE cdc_stage_days AS
-     SELECT DISTINCT tenant_id, attribute_id, date_trunc('day', bucket) AS bucket FROM cdc_stage_buckets`,
+    `INSERT INTO cdc_stage_days (tenant_id, attribute_id, bucket)
+     SELECT DISTINCT tenant_id, attribute_id, date_trunc('day', bucket) FROM cdc_stage_buckets`,
   );
   const dayKey = `a.tenant_id = s.tenant_id AND a.attribute_id = s.attribute_id AND a.granularity = 'day' AND a.bucket = s.bucket`;
   const hoursOfDay = (table: string) => `FROM cdc_stage_days s
