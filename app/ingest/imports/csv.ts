@@ -22,7 +22,7 @@
  * skip-and-resume loses the rest of the chunk it was in. Rows before the
  * error are stored.
  */
-import { parse, type CsvError } from "csv-parse";
+import { Parser, type CsvError } from "csv-parse";
 import { AppError, badRequest } from "../../shared/http/errors";
 import type { DataType } from "../types";
 import { ATTRIBUTE_NAME, MAX_ENTITY_TYPE_LENGTH, type AttributeDef } from "../validate";
@@ -51,58 +51,84 @@ const header = (message: string, field = "header", details?: unknown) => badRequ
 export async function csvSource(chunks: AsyncIterable<Buffer>, opts: CsvOptions): Promise<RowSource> {
   if (opts.entityType !== undefined) checkEntityType(opts.entityType);
   const records = csvRecords(chunks, opts.maxRowBytes ?? MAX_ROW_BYTES);
-  const first = await records.next();
-  if (first.done) throw header("the CSV body is empty; its first line must be the header");
-  const columns = await resolveColumns(first.value.cells, opts);
+  let first: CsvRecord[] = [];
+  while (first.length === 0) {
+    const next = await records.next();
+    if (next.done) throw header("the CSV body is empty; its first line must be the header");
+    first = next.value;
+  }
+  const columns = await resolveColumns(first[0].cells, opts);
 
-  async function* rows(): AsyncGenerator<ImportRow> {
-    let row = 0;
-    for await (const record of records) {
+  let row = 0;
+  const toRows = (batch: readonly CsvRecord[], from = 0): ImportRow[] => {
+    const out: ImportRow[] = new Array(batch.length - from);
+    for (let i = from; i < batch.length; i++) {
+      const record = batch[i];
       const at = { line: record.line, row: ++row };
       const built = toReading(record.cells, columns, opts.entityType);
-      yield "problems" in built ? { at, problems: built.problems } : { at, reading: built.reading };
+      out[i - from] = "problems" in built ? { at, problems: built.problems } : { at, reading: built.reading };
     }
+    return out;
+  };
+  async function* batches(): AsyncGenerator<ImportRow[]> {
+    yield toRows(first, 1);
+    for await (const batch of records) yield toRows(batch);
   }
-  return { rows: rows(), fieldName: (field) => field.replace(/^values\./, "") };
+  return { batches: batches(), fieldName: (field) => field.replace(/^values\./, "") };
 }
 
 /**
- * The body's records in order, then the parser's error if it failed. They
- * are taken as csv-parse makes them (on_record), not read from its stream
- * side: a stream destroyed by an error drops what it had buffered, and with
- * it the valid rows just before a syntax error. One input chunk is parsed
- * at a time (the next is read once its records are consumed), so at most
- * one chunk's records wait here.
+ * csv-parse's parser with its records taken as it makes them, synchronously
+ * in the write that parsed them, never through its stream side: a stream
+ * destroyed by an error drops what it had buffered, and with it the valid
+ * rows just before a syntax error. Not through on_record either: for every
+ * record it hands there, csv-parse builds a context object of two object
+ * spreads (measured on 300k rows: 3.7 µs a row against 1.6 µs, and ~750 B of
+ * garbage a row); `info.lines` is the same count.
  */
-async function* csvRecords(chunks: AsyncIterable<Buffer>, maxRowBytes: number): AsyncGenerator<CsvRecord> {
-  let parsed: CsvRecord[] = [];
-  const parser = parse({
+class RecordTaker extends Parser {
+  records: CsvRecord[] = [];
+
+  override push(record: unknown): boolean {
+    // null is the end of the readable side, which nobody reads.
+    if (record !== null) {
+      const cells = record as string[];
+      // info.lines counts up to the record's end; the client wants the line it starts on.
+      this.records.push({ cells, line: this.info.lines - newlinesIn(cells) });
+    }
+    return true;
+  }
+
+  takeRecords(): CsvRecord[] {
+    const out = this.records;
+    this.records = [];
+    return out;
+  }
+}
+
+/**
+ * The body's records in order, a chunk's worth at a time, then the parser's
+ * error if it failed. One input chunk is parsed at a time (the next is read
+ * once its records are consumed), so at most one chunk's records wait here.
+ */
+async function* csvRecords(chunks: AsyncIterable<Buffer>, maxRowBytes: number): AsyncGenerator<CsvRecord[]> {
+  const parser = new RecordTaker({
     bom: true,
     relax_column_count: true, // a short or long row is a rejected row (toReading), not a syntax error
     skip_empty_lines: true,
     record_delimiter: ["\r\n", "\n"], // not guessed from the first line: files that mix both are common
     max_record_size: maxRowBytes,
-    on_record: (cells, ctx) => {
-      // ctx.lines counts up to the record's end; the client wants the line it starts on.
-      parsed.push({ cells, line: ctx.lines - newlinesIn(cells) });
-      return null;
-    },
   });
   parser.on("error", () => undefined); // reported by the write or end callback below
   const fed = (feed: (done: (err?: Error | null) => void) => void) =>
     new Promise<Error | undefined>((resolve) => feed((err) => resolve(err ?? undefined)));
-  const take = () => {
-    const out = parsed;
-    parsed = [];
-    return out;
-  };
   for await (const chunk of chunks) {
     const err = await fed((done) => parser.write(chunk, done));
-    yield* take();
+    yield parser.takeRecords();
     if (err) throw malformed(err);
   }
   const err = await fed((done) => parser.end(done));
-  yield* take();
+  yield parser.takeRecords();
   if (err) throw malformed(err);
 }
 

@@ -11,10 +11,11 @@ import { MAX_ROW_BYTES, type ImportRow, type RowSource } from "./rows";
 const NEWLINE = 0x0a;
 
 export function ndjsonSource(chunks: AsyncIterable<Buffer>, maxLineBytes = MAX_ROW_BYTES): RowSource {
-  return { rows: ndjsonRows(chunks, maxLineBytes), fieldName: (field) => field };
+  return { batches: ndjsonRows(chunks, maxLineBytes), fieldName: (field) => field };
 }
 
-async function* ndjsonRows(chunks: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<ImportRow> {
+/** The rows of each chunk as one batch (a line cut by a chunk's end is in the next chunk's batch). */
+async function* ndjsonRows(chunks: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<ImportRow[]> {
   let line = 0;
   let parts: Buffer[] = []; // the current line's bytes from earlier chunks
   let partBytes = 0;
@@ -41,11 +42,12 @@ async function* ndjsonRows(chunks: AsyncIterable<Buffer>, maxLineBytes: number):
   };
 
   for await (const chunk of chunks) {
+    const batch: ImportRow[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(NEWLINE, start); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
       const row = endLine(chunk.subarray(start, nl));
       start = nl + 1;
-      if (row) yield row;
+      if (row) batch.push(row);
     }
     if (start < chunk.length && !tooLong) {
       parts.push(chunk.subarray(start));
@@ -55,9 +57,10 @@ async function* ndjsonRows(chunks: AsyncIterable<Buffer>, maxLineBytes: number):
         parts = [];
       }
     }
+    yield batch;
   }
   if (partBytes > 0 || tooLong) {
     const row = endLine(Buffer.alloc(0));
-    if (row) yield row;
+    if (row) yield [row];
   }
 }

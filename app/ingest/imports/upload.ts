@@ -46,7 +46,17 @@ export interface UploadBody {
 export interface UploadOptions {
   /** Longest wait for the client's next bytes, ms. Defaults to 60 s (the ALB's idle timeout). */
   idleTimeoutMs?: number;
+  /** Largest piece handed on, bytes. Defaults to 16 KiB (PIECE_BYTES). */
+  pieceBytes?: number;
 }
+
+/**
+ * The body is handed on in pieces of at most this much (views, not copies).
+ * A parser takes a piece in one synchronous call, and so do live requests'
+ * callbacks wait: a 64 KiB network chunk of CSV is ~1,300 rows, ~7 ms of
+ * csv-parse in one stretch on this project's 2-core stack; 16 KiB is ~2 ms.
+ */
+export const PIECE_BYTES = 16 * 1024;
 
 /**
  * Takes the request out of the server's whole-request deadline. Node keeps
@@ -71,10 +81,11 @@ export function uploadBody(req: Request, opts: UploadOptions = {}): UploadBody {
   const source = encoding === "gzip" ? pipeline(req, createGunzip(), () => undefined) : req;
   let bytes = 0;
   const idleMs = opts.idleTimeoutMs ?? 60_000;
+  const piece = opts.pieceBytes ?? PIECE_BYTES;
   async function* chunks(): AsyncGenerator<Buffer> {
     for await (const chunk of withIdleTimeout(source as AsyncIterable<Buffer>, idleMs)) {
       bytes += chunk.length;
-      yield chunk;
+      for (let at = 0; at < chunk.length; at += piece) yield chunk.subarray(at, at + piece);
     }
   }
   return { chunks: readErrors(chunks()), bytes: () => bytes };

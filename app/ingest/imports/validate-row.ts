@@ -15,7 +15,7 @@ import { AppError } from "../../shared/http/errors";
 import type { TenantSettings } from "../../shared/tenant-settings";
 import type { AcceptLimits } from "../accept";
 import type { AttributeRegistry } from "../registry";
-import { onlyRegistrable, validateReading, type AttributeDef, type ReadingError, type ValidationContext } from "../validate";
+import { onlyRegistrable, validateReading, type AttributeDef, type ReadingError, type ReadingResult, type ValidationContext } from "../validate";
 import type { ValidReading } from "../types";
 
 const DAY_MS = 86_400_000;
@@ -53,9 +53,20 @@ export class RowValidator {
     this.ctx.nowMs = Date.now();
   }
 
-  async check(raw: unknown): Promise<RowCheck> {
-    let result = validateReading(raw, 0, this.ctx);
-    if (!result.ok && result.unknown.size > 0 && (await this.registry.refresh(this.tenantId))) {
+  /**
+   * The row's verdict: synchronous unless the row names an attribute this
+   * process does not know (then the registry is asked), so the million rows
+   * of a file of known attributes cost no promise each.
+   */
+  check(raw: unknown): RowCheck | Promise<RowCheck> {
+    const result = validateReading(raw, 0, this.ctx);
+    if (!result.ok && result.unknown.size > 0) return this.checkUnknown(raw, result);
+    return this.verdict(raw, result);
+  }
+
+  private async checkUnknown(raw: unknown, first: ReadingResult): Promise<RowCheck> {
+    let result = first;
+    if (await this.registry.refresh(this.tenantId)) {
       await this.load(); // registered since this process loaded the tenant (another task, an earlier row)?
       result = validateReading(raw, 0, this.ctx);
     }
@@ -71,12 +82,15 @@ export class RowValidator {
       await this.load();
       result = validateReading(raw, 0, this.ctx);
     }
-    const errors: Array<Omit<ReadingError, "index">> = result.ok ? [] : result.errors.map(({ field, reason }) => ({ field, reason }));
+    return this.verdict(raw, result);
+  }
+
+  private verdict(raw: unknown, result: ReadingResult): RowCheck {
     const ts = (raw as { ts?: unknown } | null)?.ts;
-    if (typeof raw === "object" && raw !== null && !Array.isArray(raw) && (ts === undefined || ts === null)) {
-      errors.push({ field: "ts", reason: TS_REQUIRED });
-    }
-    if (errors.length > 0 || !result.ok) return { ok: false, errors };
-    return { ok: true, reading: result.reading };
+    const missingTs = typeof raw === "object" && raw !== null && !Array.isArray(raw) && (ts === undefined || ts === null);
+    if (result.ok && !missingTs) return { ok: true, reading: result.reading };
+    const errors: Array<Omit<ReadingError, "index">> = result.ok ? [] : result.errors.map(({ field, reason }) => ({ field, reason }));
+    if (missingTs) errors.push({ field: "ts", reason: TS_REQUIRED });
+    return { ok: false, errors };
   }
 }
