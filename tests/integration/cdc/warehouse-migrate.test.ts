@@ -45,7 +45,7 @@ async function catalog(pool: Pool): Promise<Record<string, CatalogTable>> {
 
 /** PostgreSQL's own spelling of a portable type (format_type). */
 const pgType = (t: ColumnType): string =>
-  t === "int" ? "integer" : t === "timestamptz" ? "timestamp with time zone" : t.replace(/^varchar/, "character varying");
+  t === "int" ? "integer" : t === "timestamptz" ? "timestamp with time zone" : t === "timestamp" ? "timestamp without time zone" : t.replace(/^varchar/, "character varying");
 
 /** What the schema description says the catalog must hold. */
 function expectedCatalog(): Record<string, CatalogTable> {
