@@ -10,6 +10,7 @@ import { randomBytes } from "crypto";
 import { Client, Pool, PoolClient } from "pg";
 import { migrate, Partitioning } from "../../db/migrate";
 import { attributesOf, entityTypeOf } from "../../app/query/sql/entities";
+import { surviveLostConnections } from "../../app/shared/db";
 import { requireStackVar } from "./stack-env";
 
 export interface TestDatabase {
@@ -49,6 +50,9 @@ export async function createTestDatabase(opts: TestDatabaseOptions = {}): Promis
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
   const url = databaseUrl(requireStackVar("DATABASE_URL"), name);
   const pool = new Pool({ connectionString: url, max: 8, application_name: "atlas-test" });
+  // As the services' pools are (app/shared/db.ts): a restart of the server in
+  // a fault test must fail the statement in flight, not kill the test process.
+  surviveLostConnections(pool, "test");
   let ended = false;
   const drop = async () => {
     if (!ended) {
