@@ -135,7 +135,7 @@ function stackGroups(): ProcessGroup[] {
     { name: "postgres_replica", pids: tree(path.join(atlas, "pg", "replica", "postmaster.pid")) },
     { name: "kafka", pids: one(path.join(atlas, "run", "kafka.pid"), "kafka.Kafka") },
     { name: "kafka_connect", pids: one(path.join(atlas, "run", "connect.pid"), "ConnectDistributed") },
-    { name: "redis", pids: one(path.join(atlas, "run", "redis.pid"), "redis-server 127.0.0.1:56379") },
+    { name: "redis", pids: one(path.join(atlas, "run", "redis.pid"), `redis-server 127.0.0.1:${56379 + Number(process.env.ATLAS_STACK_PORT_OFFSET ?? 0)}`) },
     { name: "bench_client", pids: () => [process.pid] },
   ];
 }

@@ -4,6 +4,11 @@
 # Everything the stack writes lives under <repo>/.atlas/ ; every process it starts
 # listens on 127.0.0.1 only, on the fixed ports below (the machine's own
 # PostgreSQL on 5432 and Redis on 6379 are never touched).
+#
+# ATLAS_STACK_PORT_OFFSET (default 0) shifts every port by that much, so a second
+# checkout (a git worktree) can run its own stack beside this one: with 100, the
+# primary listens on 55532. The offset is written into .atlas/stack.env with the
+# URLs, so everything that reads that file follows it.
 
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$STACK_DIR/../.." && pwd)"
@@ -13,18 +18,19 @@ RUN_DIR="$ATLAS_DIR/run"
 LIB_DIR="$ATLAS_DIR/lib"
 
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
-PG_PRIMARY_PORT=55432
-PG_REPLICA_PORT=55433
+PORT_OFFSET="${ATLAS_STACK_PORT_OFFSET:-0}"
+PG_PRIMARY_PORT=$((55432 + PORT_OFFSET))
+PG_REPLICA_PORT=$((55433 + PORT_OFFSET))
 PG_PRIMARY_DIR="$ATLAS_DIR/pg/primary"
 PG_REPLICA_DIR="$ATLAS_DIR/pg/replica"
 PG_REPLICATION_SLOT=atlas_replica
-REDIS_PORT=56379
-KAFKA_PORT=59092
-KAFKA_CONTROLLER_PORT=59093
-CONNECT_PORT=58083
+REDIS_PORT=$((56379 + PORT_OFFSET))
+KAFKA_PORT=$((59092 + PORT_OFFSET))
+KAFKA_CONTROLLER_PORT=$((59093 + PORT_OFFSET))
+CONNECT_PORT=$((58083 + PORT_OFFSET))
 # The S3-compatible server of the CDC staging path (S3Proxy, s3.sh). The keys are
 # local-only dummies: in AWS the loader signs with its task role.
-S3_PORT=59000
+S3_PORT=$((59000 + PORT_OFFSET))
 S3_BUCKET=atlas-cdc-staging
 S3_ACCESS_KEY=atlas-local
 S3_SECRET_KEY=atlas-local-secret

@@ -98,6 +98,7 @@ CDC_S3_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 ATLAS_STACK=local
 ATLAS_STACK_PARTS=pg-primary,pg-replica,redis,kafka,connect,s3
 ATLAS_STACK_DIR=$ATLAS_DIR
+ATLAS_STACK_PORT_OFFSET=$PORT_OFFSET
 EOF
 mv "$ATLAS_DIR/stack.env.tmp" "$ATLAS_DIR/stack.env"
 echo "stack:up ready in $(since "$T0"); settings in $ATLAS_DIR/stack.env, logs in $LOG_DIR"

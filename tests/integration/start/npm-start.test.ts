@@ -18,7 +18,7 @@ describe("npm start on the embedded defaults", function () {
   fs.chmodSync(dir, 0o755);
 
   before(async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", ATLAS_DIR: dir, ATLAS_EMBEDDED_PG_PORT: "54339" };
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", ATLAS_DIR: dir, ATLAS_EMBEDDED_PG_PORT: String(54339 + Number(process.env.ATLAS_STACK_PORT_OFFSET ?? 0)) };
     for (const k of ["DATABASE_URL", "DATABASE_REPLICA_URLS", "KAFKA_BROKERS", "REDIS_URL", "WAREHOUSE_URL"]) delete env[k];
     started = await startNpmStart(env, 90_000);
     url = started.url;
