@@ -18,6 +18,11 @@ RUN_DIR="$ATLAS_DIR/run"
 LIB_DIR="$ATLAS_DIR/lib"
 
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+# Unset, it is the one this checkout's stack was started with, so status, down and
+# npm test find that stack without being told again.
+if [ -z "${ATLAS_STACK_PORT_OFFSET:-}" ] && [ -f "$ATLAS_DIR/stack.env" ]; then
+  ATLAS_STACK_PORT_OFFSET="$(sed -n 's/^ATLAS_STACK_PORT_OFFSET=//p' "$ATLAS_DIR/stack.env")"
+fi
 PORT_OFFSET="${ATLAS_STACK_PORT_OFFSET:-0}"
 PG_PRIMARY_PORT=$((55432 + PORT_OFFSET))
 PG_REPLICA_PORT=$((55433 + PORT_OFFSET))
