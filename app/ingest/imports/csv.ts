@@ -45,6 +45,14 @@ interface CsvRecord {
   line: number;
 }
 
+/** A row as POST /v1/telemetry's reading object; an absent cell is undefined, as if the key were missing. */
+interface CsvReading {
+  entity_id: string | undefined;
+  entity_type: string | undefined;
+  ts: string | number | undefined;
+  values: Record<string, unknown>;
+}
+
 const header = (message: string, field = "header", details?: unknown) => badRequest("invalid_csv_header", message, field, details);
 
 /** Reads and checks the header; the returned source yields the data rows. Throws 400 for an unusable header. */
@@ -66,7 +74,7 @@ export async function csvSource(chunks: AsyncIterable<Buffer>, opts: CsvOptions)
       const record = batch[i];
       const at = { line: record.line, row: ++row };
       const built = toReading(record.cells, columns, opts.entityType);
-      out[i - from] = "problems" in built ? { at, problems: built.problems } : { at, reading: built.reading };
+      out[i - from] = Array.isArray(built) ? { at, problems: built } : { at, reading: built };
     }
     return out;
   };
@@ -186,33 +194,31 @@ async function resolveColumns(names: string[], opts: CsvOptions): Promise<Column
   });
 }
 
-/** One data row as a reading object (empty cells omitted), or what keeps it from being one. */
-function toReading(
-  cells: string[],
-  columns: Column[],
-  entityType: string | undefined,
-): { reading: Record<string, unknown> } | { problems: RowProblem[] } {
+/**
+ * One data row as a reading object (empty cells omitted), or what keeps it
+ * from being one. Per-row garbage is kept small (a million rows pass here):
+ * the reading is made with all its properties at once and the list of
+ * problems only when there is one.
+ */
+function toReading(cells: string[], columns: Column[], entityType: string | undefined): CsvReading | RowProblem[] {
   if (cells.length !== columns.length) {
-    return { problems: [{ field: "row", reason: `has ${cells.length} cells; the header has ${columns.length} columns` }] };
+    return [{ field: "row", reason: `has ${cells.length} cells; the header has ${columns.length} columns` }];
   }
-  const reading: { entity_id?: string; entity_type?: string; ts?: string | number; values: Record<string, unknown> } = {
-    entity_type: entityType,
-    values: {},
-  };
-  const problems: RowProblem[] = [];
+  const reading: CsvReading = { entity_id: undefined, entity_type: entityType, ts: undefined, values: {} };
+  let problems: RowProblem[] | undefined;
   for (let i = 0; i < columns.length; i++) {
     const col = columns[i];
     const cell = cells[i];
     if (cell === "") continue;
     if (col.kind === "value") {
       const v = cellValue(col.type, cell);
-      if (typeof v === "object") problems.push({ field: col.name, reason: v.reason });
+      if (typeof v === "object") (problems ??= []).push({ field: col.name, reason: v.reason });
       else reading.values[col.name] = v;
     } else if (col.kind === "entity_id") reading.entity_id = cell.trim();
     else if (col.kind === "entity_type") reading.entity_type = cell;
     else reading.ts = timestampCell(cell);
   }
-  return problems.length > 0 ? { problems } : { reading };
+  return problems ?? reading;
 }
 
 const DIGITS = /^[0-9]+$/;
@@ -233,15 +239,15 @@ function timestampCell(cell: string): string | number {
  */
 function cellValue(type: DataType, cell: string): string | number | boolean | { reason: string } {
   const t = cell.trim();
-  const quoted = JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}…` : cell);
+  const quoted = () => JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}…` : cell);
   switch (type) {
     case "int":
-      return INTEGER.test(t) ? t : { reason: `int attribute: ${quoted} is not an integer` };
+      return INTEGER.test(t) ? t : { reason: `int attribute: ${quoted()} is not an integer` };
     case "decimal":
-      return NUMBER.test(t) ? Number(t) : { reason: `decimal attribute: ${quoted} is not a number` };
+      return NUMBER.test(t) ? Number(t) : { reason: `decimal attribute: ${quoted()} is not a number` };
     case "bool": {
       const b = BOOLEANS.get(t.toLowerCase());
-      return b ?? { reason: `bool attribute: ${quoted} is not one of true, false, t, f, 1, 0` };
+      return b ?? { reason: `bool attribute: ${quoted()} is not one of true, false, t, f, 1, 0` };
     }
     case "string":
       return cell;

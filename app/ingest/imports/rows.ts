@@ -3,9 +3,11 @@
  * (run-import.ts): rows in batches (those of one piece of the body), each
  * either a raw reading object for the ingest validation or a row already
  * known to be bad, with where it is in the upload so the client can find it.
- * Batches, not one row per await: an async step per row cost more than the
- * row's own work (promises and iterator results, measured 2-3 KB of garbage
- * per row), and the importer decides itself when to give live requests a turn.
+ * Batches, not one row per await: three async generators and an async check
+ * per row cost promises and iterator results (measured on 200k rows, with the
+ * synchronous check of validate-row.ts: 6.7 → 4.8 KB of garbage and 30 → 25
+ * µs of CPU per row), and the importer decides itself when to give live
+ * requests a turn (turns.ts).
  */
 
 /** Where a row is: its 1-based line in the upload; CSV rows also their data row number (header excluded). */
