@@ -25,6 +25,8 @@ export interface StackEnv {
   KAFKA_BROKERS: string;
   KAFKA_CONNECT_URL: string;
   WAREHOUSE_URL: string;
+  /** Where the stack keeps its pid files (up.sh writes it); the bench samples those processes. */
+  ATLAS_STACK_DIR?: string;
 }
 
 const STACK_ENV = path.join(REPO, ".atlas", "stack.env");
@@ -48,15 +50,28 @@ function stackUp(): boolean {
   }
 }
 
-/** The stack's settings; brings the stack up first when any part is down (up.sh is idempotent). */
+/**
+ * The stack's settings; brings the stack up first when any part is down
+ * (up.sh is idempotent). ATLAS_STACK_ENV names the stack.env of a stack that
+ * another checkout runs on this machine (the ports are the same): it is used
+ * as it is, never started here (up.sh would start a second one).
+ */
 export function ensureStack(log: (s: string) => void): StackEnv {
+  const given = process.env.ATLAS_STACK_ENV;
+  if (given) {
+    log(`using the running stack of ${given} as it is`);
+    return checked(parseEnvFile(given), given);
+  }
   if (!fs.existsSync(STACK_ENV) || !stackUp()) {
     log("stack not (fully) up: running scripts/stack/up.sh");
     execFileSync("bash", [path.join(REPO, "scripts/stack/up.sh")], { cwd: REPO, stdio: ["ignore", "inherit", "inherit"] });
   }
-  const env = parseEnvFile(STACK_ENV);
+  return checked(parseEnvFile(STACK_ENV), STACK_ENV);
+}
+
+function checked(env: Record<string, string>, file: string): StackEnv {
   for (const k of ["DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "KAFKA_BROKERS"]) {
-    if (!env[k]) throw new Error(`${STACK_ENV} has no ${k}`);
+    if (!env[k]) throw new Error(`${file} has no ${k}`);
   }
   return env as unknown as StackEnv;
 }

@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: the benchmark harness (issue 8). Seeds its own database
- * on the local stack, measures ingest, query and CDC against their
- * baselines in the same run, prints a table and writes
+ * on the local stack, measures ingest, query, a bulk import (issue 13) and
+ * CDC against their baselines in the same run, prints a table and writes
  * bench/results/latest.json.
  *
  *   npm run bench                                   # defaults: about five minutes on 2 cores
  *   npm run bench -- --entities 2000 --duration 10  # a smoke run
  *   npm run bench -- --scale                        # 1M entities (long)
  *   npm run bench -- --only ingest,query --keep     # some stages; keep the database
+ *   npm run bench -- --only import                  # the 1M-row import alone (~2.5 min)
  *
  * Flags: --entities N (over all tenants), --attributes N (kinds per tenant),
  * --hot-fraction F, --tenants N, --duration S (seconds of ingest load; query
@@ -17,9 +18,11 @@
  * 20), --sustain-seconds S (hold of each sustained-rate attempt, default 180),
  * --cdc-rate N and --cdc-seconds S (CDC freshness: offered values/s and hold,
  * default 10000 for 120 s), --cdc-throughput-rate N (CDC throughput phase,
- * default 40000 values/s for half the hold), --scale, --only LIST, --keep, --profile (V8 CPU
+ * default 40000 values/s for half the hold), --import-rows N (the import
+ * stage's CSV rows, default 1000000), --scale, --only LIST, --keep, --profile (V8 CPU
  * profiles of the API and writer), --ts-node (run services under ts-node
- * instead of the transpiled build), --seed N.
+ * instead of the transpiled build), --seed N. ATLAS_STACK_ENV=<stack.env>:
+ * use the stack another checkout runs on this machine, as it is (bench/db.ts).
  */
 import { execFileSync } from "child_process";
 import os from "os";
@@ -29,6 +32,7 @@ import { configureLog } from "../app/shared/log";
 import { runCdc, deleteTopicsAndGroups, type CdcResult } from "./cdc";
 import { createBenchDatabase, createBenchTenant, ensureStack, seedDayOfPoints, seedEntities, type BenchDatabase, type BenchTenant } from "./db";
 import { Workload } from "./generate";
+import { runImportStage, type ImportResult } from "./import";
 import { runIngest, runSustained, topStatements, type IngestResult, type SustainedResult } from "./ingest";
 import { summarizeProfile, type ProfileSummary } from "./profile";
 import { createEavIndex, runQuery, type QueryResult } from "./query";
@@ -36,7 +40,7 @@ import { table, targetsOf, writeResults, type Row } from "./report";
 import { buildServices, REPO, startService, type Service } from "./services";
 import { descendantsOf, pidFromFile, pidsByCommand, round, type ProcessGroup } from "./stats";
 
-const STAGES = ["ingest", "query", "cdc"] as const;
+const STAGES = ["ingest", "query", "import", "cdc"] as const;
 type Stage = (typeof STAGES)[number];
 
 interface Flags {
@@ -60,6 +64,7 @@ interface Flags {
   cdcRate: number;
   cdcSeconds: number;
   cdcThroughputRate: number;
+  importRows: number;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -72,7 +77,7 @@ function parseFlags(argv: string[]): Flags {
     else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) raw.set(k, argv[++i]);
     else raw.set(k, "true");
   }
-  const known = ["entities", "attributes", "hot-fraction", "tenants", "duration", "concurrency", "ingest-concurrency", "readings-per-post", "values-per-reading", "scale", "only", "keep", "profile", "ts-node", "seed", "wide-values-per-reading", "sustain-seconds", "cdc-rate", "cdc-seconds", "cdc-throughput-rate"];
+  const known = ["entities", "attributes", "hot-fraction", "tenants", "duration", "concurrency", "ingest-concurrency", "readings-per-post", "values-per-reading", "scale", "only", "keep", "profile", "ts-node", "seed", "wide-values-per-reading", "sustain-seconds", "cdc-rate", "cdc-seconds", "cdc-throughput-rate", "import-rows"];
   for (const k of raw.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.map((x) => `--${x}`).join(" ")})`);
   const scale = raw.get("scale") === "true";
   const num = (k: string, d: number) => {
@@ -105,6 +110,7 @@ function parseFlags(argv: string[]): Flags {
     cdcRate: num("cdc-rate", 10_000),
     cdcSeconds: num("cdc-seconds", 120),
     cdcThroughputRate: num("cdc-throughput-rate", 40_000),
+    importRows: Math.floor(num("import-rows", 1_000_000)),
   };
 }
 
@@ -119,9 +125,12 @@ function git(args: string[]): string {
   }
 }
 
+/** The stack's directory of pid files (that of the running stack when ATLAS_STACK_ENV names another checkout's). */
+let stackDir = path.join(REPO, ".atlas");
+
 /** The processes whose CPU and memory each stage samples. */
 function stackGroups(): ProcessGroup[] {
-  const atlas = path.join(REPO, ".atlas");
+  const atlas = stackDir;
   const tree = (pidFile: string) => () => {
     const root = pidFromFile(pidFile);
     return root ? [root, ...descendantsOf(root)] : [];
@@ -150,6 +159,7 @@ async function main(): Promise<void> {
   log(`${command} (run ${runId}; machine: ${os.cpus().length} cores, ${round(os.totalmem() / 2 ** 30, 1)} GiB; load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")})`);
 
   const stack = ensureStack(log);
+  if (stack.ATLAS_STACK_DIR) stackDir = stack.ATLAS_STACK_DIR;
   if (!flags.tsNode) log(`built the services: ${buildServices()}`);
   const w = new Workload({
     seed: flags.seed,
@@ -174,9 +184,12 @@ async function main(): Promise<void> {
     query_concurrency: flags.concurrency,
     query_phase_seconds: Math.max(5, Math.round(flags.duration / 4)),
     cdc_freshness_seconds: flags.cdcSeconds,
+    import_rows: flags.importRows,
   } as Record<string, number>;
 
-  const needDb = flags.only.includes("ingest") || flags.only.includes("query");
+  // The import stage needs the bench database but not its seed (it makes its own tenant).
+  const needSeed = flags.only.includes("ingest") || flags.only.includes("query");
+  const needDb = needSeed || flags.only.includes("import");
   const suffix = `.bench-${runId}`;
   let db: BenchDatabase | undefined;
   const services: Service[] = [];
@@ -185,6 +198,7 @@ async function main(): Promise<void> {
   let sustained: SustainedResult | undefined;
   let query: QueryResult | undefined;
   let cdc: CdcResult | undefined;
+  let imported: ImportResult | undefined;
   let storageStep: unknown;
   let statements: unknown;
   const profiles: ProfileSummary[] = [];
@@ -196,29 +210,30 @@ async function main(): Promise<void> {
     if (needDb) {
       db = await createBenchDatabase(stack, `atlas_bench_${runId}`);
       log(`database ${db.name} created and migrated`);
-      const tenants: BenchTenant[] = [];
-      for (let i = 0; i < flags.tenants; i++) tenants.push(await createBenchTenant(db.pool, w, i, `bench-${runId}-${i}`));
-      log(`${tenants.length} tenants × ${w.catalog.length} attribute kinds (${sizes.hot_attribute_kinds_per_tenant} hot)`);
-
       // Device times: the seed first, then each ingest phase after the one
       // before it (a phase older than the seed would be late data and skip
       // the latest-value work). Readings are 1 ms apart: 6 h is room enough.
       const now = Date.now();
       const ingestBase = now - 350 * 60_000;
-      let lastLog = 0;
-      const seeded = await seedEntities(db.pool, w, tenants, now - 360 * 60_000, (done) => {
-        if (Date.now() - lastLog > 10_000) {
-          lastLog = Date.now();
-          log(`seeding entities: ${done} of ${w.totalEntities}`);
-        }
-      });
-      sizes.seeded_values = seeded.values;
-      log(`seeded ${w.totalEntities} entities (${seeded.values} values through COPY + stage_flush) in ${round(seeded.seconds, 1)} s`);
       const dayStart = Math.floor(now / 86_400_000) * 86_400_000 - 2 * 86_400_000;
       const tsEntities = Math.min(100, w.entitiesPerTenant);
-      sizes.timeseries_points_seeded = await seedDayOfPoints(db.pool, tenants, tsEntities, dayStart, 1 /* battery */);
-      await db.pool.query("VACUUM ANALYZE");
-      log(`seeded a day of 1-minute points for ${tsEntities} entities per tenant`);
+      const tenants: BenchTenant[] = [];
+      if (needSeed) {
+        for (let i = 0; i < flags.tenants; i++) tenants.push(await createBenchTenant(db.pool, w, i, `bench-${runId}-${i}`));
+        log(`${tenants.length} tenants × ${w.catalog.length} attribute kinds (${sizes.hot_attribute_kinds_per_tenant} hot)`);
+        let lastLog = 0;
+        const seeded = await seedEntities(db.pool, w, tenants, now - 360 * 60_000, (done) => {
+          if (Date.now() - lastLog > 10_000) {
+            lastLog = Date.now();
+            log(`seeding entities: ${done} of ${w.totalEntities}`);
+          }
+        });
+        sizes.seeded_values = seeded.values;
+        log(`seeded ${w.totalEntities} entities (${seeded.values} values through COPY + stage_flush) in ${round(seeded.seconds, 1)} s`);
+        sizes.timeseries_points_seeded = await seedDayOfPoints(db.pool, tenants, tsEntities, dayStart, 1 /* battery */);
+        await db.pool.query("VACUUM ANALYZE");
+        log(`seeded a day of 1-minute points for ${tsEntities} entities per tenant`);
+      }
 
       const common = { DATABASE_URL: db.url, KAFKA_BROKERS: stack.KAFKA_BROKERS, ATLAS_TOPIC_SUFFIX: suffix, TENANT_RATE_LIMIT_RPS: "1000000" };
       if (flags.only.includes("ingest")) {
@@ -290,6 +305,22 @@ async function main(): Promise<void> {
         });
         await q.stop();
       }
+
+      if (flags.only.includes("import")) {
+        // Its own API and writer, as deployed (npm start gives the API Redis: imports invalidate what they store).
+        const writer = await startService("import-writer", { entry: "app/ingest/writer-main.ts", env: { ...common, REDIS_URL: stack.REDIS_URL }, tsNode: flags.tsNode });
+        services.push(writer);
+        const api = await startService("import-api", { entry: "app/ingest/main.ts", env: { ...common, REDIS_URL: stack.REDIS_URL }, tsNode: flags.tsNode });
+        services.push(api);
+        await Promise.all([writer.waitReady(), api.waitReady()]);
+        imported = await runImportStage(db.pool, api, [serviceGroup("api", api), serviceGroup("writer", writer), ...stackGroups()], {
+          rows: flags.importRows,
+          unloadedSeconds: 20,
+          runId,
+          log,
+        });
+        await Promise.all([api.stop(), writer.stop()]);
+      }
       const { rows } = await db.pool.query<{ rows: string; bytes: string }>(
         "SELECT (SELECT count(*) FROM entity_values_ts) AS rows, pg_database_size(current_database()) AS bytes",
       );
@@ -350,6 +381,12 @@ async function main(): Promise<void> {
     { metric: "query.search.speedup_vs_eav", value: query?.search_speedup_vs_eav, unit: "×", target: ">= 10" },
     { metric: "query.timeseries.p99_ms", value: query?.timeseries.p99_ms, unit: "ms", target: "<= 20" },
     { metric: "query.timeseries.throughput", value: query?.timeseries.throughput_per_sec, unit: "req/s" },
+    { metric: "import.rows_per_s", value: imported?.rows_per_s, unit: "rows/s" },
+    { metric: "import.peak_rss_mb", value: imported?.peak_rss_mb, unit: "MB" },
+    { metric: "import.rss_growth_mb", value: imported?.rss_growth_mb, unit: "MB", target: "<= 300" },
+    { metric: "import.live_p99_unloaded_ms", value: imported?.live_p99_unloaded_ms, unit: "ms" },
+    { metric: "import.live_p99_during_ms", value: imported?.live_p99_during_ms, unit: "ms" },
+    { metric: "import.live_p99_ratio", value: imported?.live_p99_ratio, unit: "×", target: "<= 2" },
     { metric: "cdc.freshness_p50_s", value: cdc?.measured ? cdc.freshness_p50_s : null, unit: "s" },
     { metric: "cdc.freshness_p95_s", value: cdc?.measured ? cdc.freshness_p95_s : null, unit: "s", target: "<= 5" },
     { metric: "cdc.sustained_values_per_sec", value: cdc?.measured ? cdc.sustained_values_per_sec : null, unit: "values/s", target: ">= 30000" },
@@ -388,6 +425,7 @@ async function main(): Promise<void> {
           },
         }
       : { measured: false, reason: flags.only.includes("query") ? failure?.message ?? "failed" : "not selected (--only)" },
+    import: imported ?? { measured: false, reason: flags.only.includes("import") ? failure?.message ?? "failed" : "not selected (--only)" },
     cdc: cdc
       ? cdc.measured
         ? cdc
