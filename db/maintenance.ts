@@ -12,7 +12,7 @@
  * and not pg_cron).
  */
 import type { Pool } from "pg";
-import { WRITER_ROLE } from "../app/shared/db";
+import { withTransaction, WRITER_ROLE } from "../app/shared/db";
 import { gauge } from "../app/shared/http/metrics";
 import { log } from "../app/shared/log";
 
@@ -59,45 +59,33 @@ const defaultRows = gauge(
  */
 export async function effectiveRetentionDays(pool: Pool, defaultDays: number | null): Promise<number | null> {
   if (defaultDays === null) return null;
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN READ ONLY");
+  return withTransaction(pool, async (client) => {
     await client.query(`SET LOCAL ROLE ${WRITER_ROLE}`);
     const { rows } = await client.query<{ days: number | null }>(
       "SELECT max(coalesce(retention_days, $1::int)) AS days FROM tenants",
       [defaultDays],
     );
-    await client.query("COMMIT");
     return rows[0].days ?? defaultDays;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
-/** One maintenance run, in its own transaction. */
+/** One maintenance run, in its own transaction; a failure is also recorded in partition_maintenance_status. */
 export async function maintainPartitions(pool: Pool, opts: MaintenanceOptions): Promise<MaintenanceResult> {
   const retention = await effectiveRetentionDays(pool, opts.retentionDays);
-  const client = await pool.connect();
   try {
-    await client.query("BEGIN");
-    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(opts.lockTimeoutMs ?? 5_000))}`);
-    const { rows } = await client.query<{ r: MaintenanceResult }>(
-      "SELECT atlas_maintain_partitions($1, $2, make_interval(days => $3)) AS r",
-      [retention, opts.premakeDays ?? 7, Math.trunc(opts.clockOffsetDays ?? 0)],
-    );
-    await client.query("COMMIT");
-    return rows[0].r;
+    return await withTransaction(pool, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(opts.lockTimeoutMs ?? 5_000))}`);
+      const { rows } = await client.query<{ r: MaintenanceResult }>(
+        "SELECT atlas_maintain_partitions($1, $2, make_interval(days => $3)) AS r",
+        [retention, opts.premakeDays ?? 7, Math.trunc(opts.clockOffsetDays ?? 0)],
+      );
+      return rows[0].r;
+    });
   } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
     await pool
       .query("UPDATE partition_maintenance_status SET last_error = $1, last_error_at = now()", [String((err as Error).message ?? err)])
       .catch(() => undefined);
     throw err;
-  } finally {
-    client.release();
   }
 }
 

@@ -27,19 +27,12 @@ export interface JobRow {
   finished_at: Date | null;
 }
 
-/** The public shape of a job (GET /v1/jobs/{id}). */
-export interface JobView {
-  job_id: string;
-  kind: JobKind;
-  state: JobState;
-  params: Record<string, unknown>;
-  progress: Record<string, unknown>;
-  result: Record<string, unknown>;
-  error: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-}
+type JobTimes = "created_at" | "started_at" | "finished_at";
+
+/** The public shape of a job (GET /v1/jobs/{id}): the row without tenant and bookkeeping, times as ISO-8601. */
+export type JobView = Pick<JobRow, "job_id" | "kind" | "state" | "params" | "progress" | "result" | "error"> & {
+  [K in JobTimes]: JobRow[K] extends Date ? string : string | null;
+};
 
 export function jobView(row: JobRow): JobView {
   const iso = (d: Date | null) => (d ? d.toISOString() : null);

@@ -14,9 +14,9 @@
  */
 import { Router, type Response } from "express";
 import type { AtlasConfig } from "../shared/config";
-import { withTenant, type Pool } from "../shared/db";
+import { withTenant, type Pool, type PoolClient } from "../shared/db";
 import { tenantOf } from "../shared/http/auth";
-import { AppError, asyncHandler, badRequest } from "../shared/http/errors";
+import { asyncHandler, badRequest, notFound } from "../shared/http/errors";
 import type { TenantSettingsCache } from "../shared/tenant-settings";
 import { parseTimestamp } from "../ingest/validate";
 import { parseEntityId } from "../query/context";
@@ -31,7 +31,9 @@ export interface LifecycleDeps {
   tenantSettings: TenantSettingsCache;
 }
 
-const notFound = (code: string, message: string, field?: string) => new AppError(404, code, message, field);
+/** The entity exists for the tenant (inside its transaction, so RLS answers a foreign id as missing). */
+const entityExists = async (c: PoolClient, entityId: string): Promise<boolean> =>
+  (await c.query("SELECT 1 FROM entities WHERE entity_id = $1", [entityId])).rowCount === 1;
 
 function accepted(res: Response, job: JobRow): void {
   res.status(202).setHeader("Location", `/v1/jobs/${job.job_id}`).json(jobView(job));
@@ -53,8 +55,8 @@ export function createLifecycleRouter(deps: LifecycleDeps): Router {
     asyncHandler(async (req, res) => {
       const tenantId = tenantOf(res);
       const entityId = parseEntityId(req.params.id);
-      const exists = await withTenant(primary, tenantId, async (c) => (await c.query("SELECT 1 FROM entities WHERE entity_id = $1", [entityId])).rowCount === 1, { readOnly: true });
-      if (!exists) throw notFound("not_found", `entity ${entityId} not found`, "id");
+      const exists = await withTenant(primary, tenantId, (c) => entityExists(c, entityId), { readOnly: true });
+      if (!exists) throw notFound(`entity ${entityId} not found`, "id");
       accepted(res, await createJob(primary, tenantId, "delete_entity", { entity_id: entityId }));
     }),
   );
@@ -71,17 +73,17 @@ export function createLifecycleRouter(deps: LifecycleDeps): Router {
         primary,
         tenantId,
         async (c) => {
-          const entity = await c.query("SELECT 1 FROM entities WHERE entity_id = $1", [entityId]);
+          const entity = await entityExists(c, entityId);
           const attribute = await c.query<{ attribute_id: number; is_hot: boolean }>(
             "SELECT attribute_id, is_hot FROM attributes WHERE name = $1",
             [req.params.name],
           );
-          return { entity: entity.rowCount === 1, attribute: attribute.rows[0] };
+          return { entity, attribute: attribute.rows[0] };
         },
         { readOnly: true },
       );
-      if (!found.entity) throw notFound("not_found", `entity ${entityId} not found`, "id");
-      if (!found.attribute) throw notFound("attribute_not_found", `attribute ${req.params.name} not found`, "name");
+      if (!found.entity) throw notFound(`entity ${entityId} not found`, "id");
+      if (!found.attribute) throw notFound(`attribute ${req.params.name} not found`, "name", "attribute_not_found");
       const job = await createJob(primary, tenantId, "delete_attribute_range", {
         entity_id: entityId,
         attribute: req.params.name,
@@ -98,7 +100,7 @@ export function createLifecycleRouter(deps: LifecycleDeps): Router {
     "/v1/jobs/:id",
     asyncHandler(async (req, res) => {
       const job = await getJob(primary, tenantOf(res), req.params.id);
-      if (!job) throw notFound("not_found", `job ${req.params.id} not found`, "id");
+      if (!job) throw notFound(`job ${req.params.id} not found`, "id");
       res.json(jobView(job));
     }),
   );

@@ -17,7 +17,7 @@
  * dead-letter topic.
  */
 import type { Redis } from "ioredis";
-import { withTransaction, type Pool } from "../shared/db";
+import { withOperatorTenant, type Pool } from "../shared/db";
 import { setTenantDeactivated } from "../shared/tenants";
 
 /** Child tables first: each count is what that statement removed. */
@@ -50,8 +50,7 @@ async function eraseCache(redis: Redis, tenantId: string): Promise<number> {
 
 export async function eraseTenant(pool: Pool, tenantId: string, stores: { redis?: Redis; warehouse?: Pool } = {}): Promise<ErasureCounts> {
   await setTenantDeactivated(pool, tenantId, true);
-  const primary = await withTransaction(pool, async (client) => {
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+  const primary = await withOperatorTenant(pool, tenantId, async (client) => {
     const counts = {} as ErasureCounts["primary"];
     for (const table of PRIMARY_TABLES) {
       counts[table] = (await client.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenantId])).rowCount ?? 0;

@@ -95,6 +95,19 @@ export async function withTenant<T>(
   });
 }
 
+/**
+ * Runs `fn` in a transaction as the login user (the owner: operator work such
+ * as creating, changing or erasing a tenant, which atlas_app may not do) with
+ * the tenant set transaction-locally, so FORCE ROW LEVEL SECURITY still scopes
+ * every statement to that one tenant's rows.
+ */
+export async function withOperatorTenant<T>(pool: Pool, tenantId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(pool, async (client) => {
+    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+    return fn(client);
+  });
+}
+
 /** One query, rows only. */
 export async function queryRows<R extends QueryResultRow>(
   client: Pool | PoolClient,

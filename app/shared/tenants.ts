@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes, randomUUID } from "crypto";
 import type { Pool, PoolClient } from "pg";
-import { withTenant, withTransaction, WRITER_ROLE } from "./db";
+import { withOperatorTenant, withTenant, withTransaction, WRITER_ROLE } from "./db";
 
 const KEY_PATTERN = /^atk_([0-9a-f]{32})_([A-Za-z0-9_-]{32})$/;
 
@@ -86,8 +86,7 @@ async function insertKey(client: PoolClient, tenantId: string): Promise<{ key_id
  */
 export async function createTenant(pool: Pool, name: string, opts: TenantOptions = {}): Promise<CreatedTenant> {
   const tenantId = opts.tenantId ?? randomUUID();
-  return withTransaction(pool, async (client) => {
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+  return withOperatorTenant(pool, tenantId, async (client) => {
     try {
       await client.query(
         `INSERT INTO tenants (tenant_id, name, unknown_attributes, live_window_seconds, rate_limit_rps)
@@ -186,8 +185,7 @@ export async function findTenantIdByName(pool: Pool, name: string): Promise<stri
  * so FORCE ROW LEVEL SECURITY still scopes it to that one row.
  */
 async function updateTenantRow(pool: Pool, tenantId: string, set: string, params: unknown[]): Promise<boolean> {
-  return withTransaction(pool, async (client) => {
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+  return withOperatorTenant(pool, tenantId, async (client) => {
     const { rowCount } = await client.query(`UPDATE tenants SET ${set} WHERE tenant_id = $1`, [tenantId, ...params]);
     return rowCount === 1;
   });

@@ -17,26 +17,6 @@ import { copyStdinLoader } from "./staging/copy-stdin";
 import { batchIdentity, type BatchIdentity, type StageLoader } from "./staging/stage-loader";
 import { refreshRollups } from "./rollups";
 
-/** Bind parameters per statement: PostgreSQL's protocol caps them at 65,535. */
-const MAX_PARAMS = 60_000;
-
-/** Inserts rows into a (temp) table with multi-row VALUES, chunked under the parameter cap. */
-export async function insertRows(client: PoolClient, table: string, columns: string[], rows: unknown[][]): Promise<void> {
-  const perChunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-  for (let start = 0; start < rows.length; start += perChunk) {
-    const chunk = rows.slice(start, start + perChunk);
-    const params: unknown[] = [];
-    const tuples = chunk.map((row) => {
-      const slots = row.map((v) => {
-        params.push(v);
-        return `$${params.length}`;
-      });
-      return `(${slots.join(",")})`;
-    });
-    await client.query(`INSERT INTO ${table} (${columns.join(",")}) VALUES ${tuples.join(",")}`, params);
-  }
-}
-
 export interface StageSpec {
   name: string;
   /** column → SQL type */

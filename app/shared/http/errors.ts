@@ -24,7 +24,7 @@ export class AppError extends Error {
 
 export const badRequest = (code: string, message: string, field?: string, details?: unknown) =>
   new AppError(400, code, message, field, details);
-export const notFound = (message = "not found") => new AppError(404, "not_found", message);
+export const notFound = (message = "not found", field?: string, code = "not_found") => new AppError(404, code, message, field);
 export const unavailable = (dependency: string, retryAfter = 5) =>
   new AppError(503, "dependency_unavailable", `${dependency} is unavailable, retry later`, undefined, undefined, retryAfter);
 

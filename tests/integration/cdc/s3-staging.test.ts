@@ -15,7 +15,6 @@ import { randomBytes } from "crypto";
 import * as path from "path";
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { PoolClient } from "pg";
-import { insertRows } from "../../../app/cdc/loader/apply";
 import { copyStdinLoader } from "../../../app/cdc/loader/staging/copy-stdin";
 import { stagingS3Client } from "../../../app/cdc/loader/staging/s3-client";
 import { s3StagingLoader, type S3StagingLoader } from "../../../app/cdc/loader/staging/s3-staging";
@@ -24,6 +23,30 @@ import { useTestDatabase } from "../../helpers/db";
 import { s3StagingEnv } from "../../helpers/stack-env";
 
 const REPO_ROOT = path.join(__dirname, "..", "..", "..");
+
+/** Bind parameters per statement: PostgreSQL's protocol caps them at 65,535. */
+const MAX_PARAMS = 60_000;
+
+/**
+ * The loader's former way of filling stage tables (multi-row VALUES, chunked
+ * under the parameter cap): the reference the COPY paths are compared with.
+ */
+async function insertRows(client: PoolClient, table: string, columns: string[], rows: unknown[][]): Promise<void> {
+  const perChunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+  for (let start = 0; start < rows.length; start += perChunk) {
+    const chunk = rows.slice(start, start + perChunk);
+    const params: unknown[] = [];
+    const tuples = chunk.map((row) => {
+      const slots = row.map((v) => {
+        params.push(v);
+        return `$${params.length}`;
+      });
+      return `(${slots.join(",")})`;
+    });
+    await client.query(`INSERT INTO ${table} (${columns.join(",")}) VALUES ${tuples.join(",")}`, params);
+  }
+}
+
 const TENANT = "0b5e4a8e-9d7e-4c39-8a33-3f3b1b0c5301";
 
 /** A fact-like staging table (apply.ts's cdc_stage_facts, fewer columns). */
