@@ -76,6 +76,19 @@ export function planProblem(e: ChangeEvent): string | null {
   }
 }
 
+/**
+ * Errors the data itself causes: SQLSTATE class 22 (data exception: a string
+ * too long, a number out of range) and 23 (integrity) other than a unique-key race
+ * between loaders, and Redshift's failed COPY (XX000 pointing at stl_load_errors).
+ * Retrying the same micro-batch fails the same way forever, so the events
+ * that cause them are found and dead-lettered instead.
+ */
+export function isDataError(err: unknown): boolean {
+  const { code = "", message = "" } = err as { code?: string; message?: string };
+  if (code === "23505") return false; // a race on a key between loaders: retried, not the data's fault
+  return code.startsWith("22") || code.startsWith("23") || (code === "XX000" && /stl_load_errors/i.test(message));
+}
+
 /** decodeEvent plus the plan's column checks: everything the loader refuses, as a DecodeError. */
 export function decodeForLoad(value: Buffer | null): DecodedEvent | null {
   const e = decodeEvent(value);
@@ -201,7 +214,7 @@ export interface ReprocessResult {
   duplicates: number;
   /** Records that decode to nothing to load (tombstones, heartbeats). */
   empty: number;
-  /** Still undecodable: re-queued at the end of the topic with their reason. */
+  /** Still undecodable, or still refused by the warehouse: re-queued at the end of the topic with their reason. */
   stillFailing: Array<DeadLetter["source"] & { reason: string; attempts: number }>;
 }
 
@@ -211,6 +224,30 @@ async function applyEvents(warehouse: Pool, events: ChangeEvent[], group: string
   const ordered = [...events].sort((a, b) => a.lsn - b.lsn);
   // No watermarks: they describe a loader group's own source partitions.
   await withTransaction(warehouse, (client) => applyPlan(client, planBatch(ordered), group, []));
+}
+
+/**
+ * Applies the letters' events; when the warehouse refuses the lot with a data
+ * error, each on its own (a reprocess run is small and rare), and returns the
+ * letters of those it still refuses, to re-queue with the reason.
+ */
+async function applyLetters(warehouse: Pool, items: Array<{ event: ChangeEvent; letter: DeadLetter }>, group: string): Promise<DeadLetter[]> {
+  try {
+    await applyEvents(warehouse, items.map((i) => i.event), group);
+    return [];
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+  }
+  const refused: DeadLetter[] = [];
+  for (const { event, letter } of [...items].sort((a, b) => a.event.lsn - b.event.lsn)) {
+    try {
+      await applyEvents(warehouse, [event], group);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      refused.push({ ...letter, reason: `warehouse refused: ${(err as Error).message}`, attempts: letter.attempts + 1 });
+    }
+  }
+  return refused;
 }
 
 /**
@@ -236,7 +273,7 @@ async function endsToReach(kafka: Kafka, topic: string, groupId: string): Promis
 
 /** Sorts a batch of records into events that decode now and letters to re-queue; `seen` dedupes by source. */
 function sortRecords(topic: string, partition: number, records: KafkaMessage[], seen: Set<string>, result: ReprocessResult) {
-  const events: ChangeEvent[] = [];
+  const events: Array<{ event: ChangeEvent; letter: DeadLetter }> = [];
   const requeue: DeadLetter[] = [];
   for (const m of records) {
     result.read++;
@@ -249,7 +286,7 @@ function sortRecords(topic: string, partition: number, records: KafkaMessage[], 
     seen.add(id);
     try {
       const e = decodeForLoad(letter.value);
-      if (e?.kind === "change") events.push(e);
+      if (e?.kind === "change") events.push({ event: e, letter });
       else result.empty++;
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err;
@@ -287,8 +324,9 @@ export async function reprocessDeadLetters(o: ReprocessOptions): Promise<Reproce
         touch();
         const records = batch.messages.filter((m) => BigInt(m.offset) < stop);
         const { events, requeue } = sortRecords(topic, batch.partition, records, seen, result);
-        await applyEvents(o.warehouse, events, groupId);
-        result.applied += events.length;
+        const refused = await applyLetters(o.warehouse, events, groupId);
+        result.applied += events.length - refused.length;
+        requeue.push(...refused);
         // Before the commit passes the originals: a crash re-queues twice at worst (deduped next run).
         await writer.send(requeue);
         for (const l of requeue) result.stillFailing.push({ ...l.source, reason: l.reason, attempts: l.attempts });

@@ -14,7 +14,9 @@
  * warehouse merge is idempotent (apply.ts): nothing lost, nothing doubled.
  *
  * A message that cannot be decoded or planned goes to the dead-letter topic
- * (../dead-letters.ts) in the flush, before the offset commit passes it.
+ * (../dead-letters.ts) in the flush, before the offset commit passes it; so
+ * does an event the warehouse itself refuses (a data error: a value its
+ * column cannot hold), found by bisecting the micro-batch (isolateRefused).
  * With `reconcile` set the loader also reconciles on a schedule
  * (../reconcile.ts).
  */
@@ -28,7 +30,7 @@ import { detectDialect, type Dialect } from "../../../db/warehouse/dialect";
 import { copyStdinLoader } from "./staging/copy-stdin";
 import { batchIdentity, type StageLoader } from "./staging/stage-loader";
 import { CAPTURED_TABLES, heartbeatTopicOf, topicOf, TOPIC_PREFIX } from "../connector-config";
-import { deadLetterOf, deadLetterTopicOf, DeadLetterWriter, planProblem, type DeadLetter } from "../dead-letters";
+import { deadLetterOf, deadLetterTopicOf, DeadLetterWriter, isDataError, planProblem, type DeadLetter } from "../dead-letters";
 import { scheduleReconcile, type ReconcileScheduleOptions } from "../reconcile";
 import { readWarehouseLag } from "../watermark";
 import { applyPlan, type ApplyCounts, type WatermarkUpdate } from "./apply";
@@ -104,6 +106,12 @@ interface Parked {
 
 /** Errors worth retrying the same micro-batch for: another loader raced us on a key, or a deadlock. */
 const RETRYABLE = new Set(["23505", "40001", "40P01"]);
+
+/** One event of a flush and the parked batch it came from. */
+interface Located {
+  parked: Parked;
+  index: number;
+}
 
 /**
  * Creates the Debezium topics when missing, with the partitions the connector
@@ -189,9 +197,66 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
   let flushing: Promise<void> = Promise.resolve();
   let stopped = false;
 
+  /**
+   * Applies `located`'s events in a transaction that is always rolled back:
+   * the data error they cause, or null when the warehouse takes them.
+   */
+  let probes = 0;
+  const probe = async (located: Located[]): Promise<Error | null> => {
+    const batch = batchIdentity(`${groupId}.probe-${++probes}`, []);
+    const client = await warehouse.connect();
+    try {
+      await client.query("BEGIN");
+      await applyPlan(client, planBatch(located.map((l) => l.parked.events[l.index])), groupId, [], { loader: stageLoader, batch });
+      return null;
+    } catch (err) {
+      if (isDataError(err)) return err as Error;
+      throw err;
+    } finally {
+      await client.query("ROLLBACK").catch(() => undefined);
+      client.release();
+      await stageLoader.settle(batch);
+    }
+  };
+
+  /**
+   * The events of a micro-batch the warehouse refused (`failure`), found by
+   * bisection (log2 of the batch's size in probes per refused event, only
+   * after a failure), taken out of their parked batches and returned as dead
+   * letters with the warehouse's reason. When no part fails alone, the
+   * refusal comes from events together, which bisection cannot split: the
+   * original error is thrown (the batch is retried, as any other failure).
+   */
+  const isolateRefused = async (items: Parked[], failure: Error): Promise<DeadLetter[]> => {
+    const refused: { at: Located; reason: string }[] = [];
+    const bisect = async (located: Located[], known: Error | null): Promise<void> => {
+      const error = known ?? (await probe(located));
+      if (error === null) return;
+      if (located.length === 1) {
+        refused.push({ at: located[0], reason: error.message });
+        return;
+      }
+      const half = Math.ceil(located.length / 2);
+      await bisect(located.slice(0, half), null);
+      await bisect(located.slice(half), null);
+    };
+    await bisect(items.flatMap((parked) => parked.events.map((_, index) => ({ parked, index }))), failure);
+    if (refused.length === 0) throw failure;
+    const letters = refused.map(({ at, reason }) =>
+      deadLetterOf(at.parked.batch.topic, at.parked.batch.partition, at.parked.sources[at.index], `warehouse refused: ${reason}`),
+    );
+    for (const p of items) {
+      const drop = new Set(refused.filter((r) => r.at.parked === p).map((r) => r.at.index));
+      if (drop.size === 0) continue;
+      p.events = p.events.filter((_, i) => !drop.has(i));
+      p.sources = p.sources.filter((_, i) => !drop.has(i));
+    }
+    return letters;
+  };
+
   const flush = async (items: Parked[]): Promise<void> => {
     const started = Date.now();
-    const plan = planParked(items);
+    let plan = planParked(items);
     // Before the offsets pass them (at-least-once: a retry may write them again).
     await deadLetters.send(items.flatMap((p) => p.deadLetters));
     const events = items.flatMap((p) => p.events);
@@ -225,6 +290,13 @@ export async function startLoader(opts: LoaderOptions): Promise<Loader> {
         await client.query("ROLLBACK").catch(() => undefined);
         metrics.failures.inc();
         const code = (err as { code?: string }).code ?? "";
+        if (isDataError(err) && attempt < 3) {
+          const refused = await isolateRefused(items, err as Error);
+          await deadLetters.send(refused);
+          plan = planBatch(items.flatMap((p) => p.events));
+          log.warn("warehouse refused events of a batch; dead-lettered them", { attempt, code, refused: refused.length });
+          continue;
+        }
         if (!RETRYABLE.has(code) || attempt >= 3) throw err;
         log.warn("warehouse batch conflict, retrying", { attempt, code });
       } finally {

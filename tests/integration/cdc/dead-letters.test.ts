@@ -177,6 +177,39 @@ describe("CDC dead letters: the loader sends what it cannot load to atlas.cdc.dl
     }
   });
 
+  it("when the warehouse refuses one event of a micro-batch (a text longer than its varchar(65535)), then that event alone is dead-lettered with the warehouse's reason and the rest of the batch loads", async () => {
+    // Own topics, as above: the code before this change retried such a batch
+    // three times and then stopped the loader on it, forever.
+    const prefix = `atlas-dlqtest-${randomBytes(3).toString("hex")}`;
+    const own = await startTestLoader({ groupId: newGroupId(), topicPrefix: prefix, fresh: false });
+    const topics = [...CAPTURED_TABLES.map((t) => topicOf(t, prefix)), heartbeatTopicOf(prefix), deadLetterTopicOf(prefix)];
+    try {
+      const tenant = randomUUID();
+      strayTenants.push(tenant);
+      const tooLong = "x".repeat(70_000);
+      const [sent] = await producer.send({
+        topic: topicOf("entity_values_ts", prefix),
+        messages: [1, 2, 3, 4, 5].map((entity) => ({
+          partition: 0,
+          value: entity === 4 ? readingEvent(tenant, entity, 1, 0, { value_decimal: null, value_string: tooLong }) : readingEvent(tenant, entity, 1, entity + 0.5),
+        })),
+      });
+      await waitFor(async () => (await factCount(wh, tenant)) === 4, 90_000, "the 4 readings the warehouse takes");
+      const letters = await readDlq(kafka, deadLetterTopicOf(prefix), "0", () => true, (ls) => ls.length > 0);
+      expect(letters).to.have.length(1);
+      expect(letters[0].headers["atlas-reason"]).to.match(/^warehouse refused: .*(too long|character varying)/);
+      expect(letters[0].headers["atlas-source-offset"]).to.equal(String(BigInt(sent.baseOffset!) + 3n));
+      const { rows } = await wh.query<{ entity_id: string }>("SELECT entity_id FROM fact_readings WHERE tenant_id = $1 ORDER BY entity_id", [tenant]);
+      expect(rows.map((r) => Number(r.entity_id))).to.deep.equal([1, 2, 3, 5]);
+    } finally {
+      await own.stop();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
   it("when the current code reads a dead letter, then reconcile --reprocess applies it once, re-queues the still-undecodable ones with their reason (exit 1), and later runs change nothing", async () => {
     // A letter as an earlier loader wrote it, whose plan required received_at;
     // the current plan accepts a reading without it, so this one loads now.
