@@ -14,12 +14,13 @@
  */
 import { Router, type Response } from "express";
 import type { AtlasConfig } from "../shared/config";
-import { withTenant, type Pool, type PoolClient } from "../shared/db";
+import { withTenant, type Pool } from "../shared/db";
 import { tenantOf } from "../shared/http/auth";
 import { asyncHandler, badRequest, notFound } from "../shared/http/errors";
 import type { TenantSettingsCache } from "../shared/tenant-settings";
 import { parseTimestamp } from "../ingest/validate";
 import { parseEntityId } from "../query/context";
+import { entityExists } from "../query/sql/entities";
 import { createJob, getJob, jobView, type JobRow } from "./jobs";
 
 const DAY_MS = 86_400_000;
@@ -31,9 +32,6 @@ export interface LifecycleDeps {
   tenantSettings: TenantSettingsCache;
 }
 
-/** The entity exists for the tenant (inside its transaction, so RLS answers a foreign id as missing). */
-const entityExists = async (c: PoolClient, entityId: string): Promise<boolean> =>
-  (await c.query("SELECT 1 FROM entities WHERE entity_id = $1", [entityId])).rowCount === 1;
 
 function accepted(res: Response, job: JobRow): void {
   res.status(202).setHeader("Location", `/v1/jobs/${job.job_id}`).json(jobView(job));
@@ -55,7 +53,7 @@ export function createLifecycleRouter(deps: LifecycleDeps): Router {
     asyncHandler(async (req, res) => {
       const tenantId = tenantOf(res);
       const entityId = parseEntityId(req.params.id);
-      const exists = await withTenant(primary, tenantId, (c) => entityExists(c, entityId), { readOnly: true });
+      const exists = await withTenant(primary, tenantId, (c) => entityExists(c, tenantId, entityId), { readOnly: true });
       if (!exists) throw notFound(`entity ${entityId} not found`, "id");
       accepted(res, await createJob(primary, tenantId, "delete_entity", { entity_id: entityId }));
     }),
@@ -73,7 +71,7 @@ export function createLifecycleRouter(deps: LifecycleDeps): Router {
         primary,
         tenantId,
         async (c) => {
-          const entity = await entityExists(c, entityId);
+          const entity = await entityExists(c, tenantId, entityId);
           const attribute = await c.query<{ attribute_id: number; is_hot: boolean }>(
             "SELECT attribute_id, is_hot FROM attributes WHERE name = $1",
             [req.params.name],

@@ -12,7 +12,7 @@
  * X-Consistency-Level (routing/), and answers with freshness headers.
  */
 import { createHash } from "crypto";
-import express, { Router } from "express";
+import express, { Router, type NextFunction, type Request, type Response } from "express";
 import type { Pool } from "pg";
 import type { Redis } from "ioredis";
 import type { AtlasConfig } from "../shared/config";
@@ -26,6 +26,7 @@ import { createAnalyticsRouter } from "./analytics/router";
 import { AttributeCatalog } from "./catalog";
 import type { QueryContext } from "./context";
 import { ReplicaSet } from "./routing/replica-set";
+import { batchGetHandler } from "./routes/batch-get";
 import { getEntityHandler } from "./routes/entity";
 import { searchHandler } from "./routes/search";
 import { timeseriesHandler } from "./routes/timeseries";
@@ -63,6 +64,13 @@ function cursorKey(deps: QueryDeps): Buffer {
   return createHash("sha256").update(`atlas-search-cursor:v1:${deps.config.DATABASE_URL ?? "embedded"}`).digest();
 }
 
+/** A JSON request body (Content-Type application/json, at most 256 kB) or 415 naming the header. */
+const jsonBody = (route: string) => [
+  (req: Request, _res: Response, next: NextFunction) =>
+    next(req.is("application/json") ? undefined : new AppError(415, "unsupported_media_type", `${route} takes Content-Type: application/json`, "Content-Type")),
+  express.json({ limit: "256kb" }),
+];
+
 export function createQueryRouter(deps: QueryDeps): Router {
   let replicas: ReplicaSet;
   if (deps.replicas instanceof ReplicaSet) {
@@ -90,13 +98,8 @@ export function createQueryRouter(deps: QueryDeps): Router {
     requireApiKey(deps.authenticate ?? ((key) => authenticate(deps.primary, key))),
     rateLimit({ ratePerSecond: tenantRequestRate(tenantSettings, deps.config.TENANT_RATE_LIMIT_RPS), name: "query" }),
   );
-  router.post(
-    "/v1/entities/search",
-    (req, _res, next) =>
-      next(req.is("application/json") ? undefined : new AppError(415, "unsupported_media_type", "search takes Content-Type: application/json", "Content-Type")),
-    express.json({ limit: "256kb" }),
-    asyncHandler(searchHandler(ctx)),
-  );
+  router.post("/v1/entities/search", jsonBody("search"), asyncHandler(searchHandler(ctx)));
+  router.post("/v1/entities/batch-get", jsonBody("batch-get"), asyncHandler(batchGetHandler(ctx)));
   router.get("/v1/entities/:id", asyncHandler(getEntityHandler(ctx)));
   router.get("/v1/entities/:id/timeseries", asyncHandler(timeseriesHandler(ctx)));
   router.use("/v1/analytics", createAnalyticsRouter(ctx));

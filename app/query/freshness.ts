@@ -1,9 +1,10 @@
 /**
  * Freshness on every query answer (the contract): response headers
  * X-Data-Source, X-Data-Lag-Seconds, X-Consistency-Level, X-Cache-Status,
- * X-Query-Duration-Ms, and the same in the body's `_metadata`. Warehouse
- * answers add X-Data-As-Of: the primary commit time up to which the
- * warehouse is complete (ISO-8601), what a report's "Data as of" shows.
+ * X-Query-Duration-Ms, X-Data-As-Of, and the same in the body's `_metadata`.
+ * X-Data-As-Of (ISO-8601) is the time up to which the answer is complete:
+ * for the warehouse the primary commit time it has loaded up to (what a
+ * report's "Data as of" shows), for the OLTP sources now minus the lag.
  */
 import type { Response } from "express";
 import type { CacheStatus } from "../shared/cache/entity-cache";
@@ -26,7 +27,8 @@ export interface FreshnessMetadata {
   consistency: ConsistencyLevel;
   cache_status: CacheStatus;
   query_ms: number;
-  as_of?: string;
+  /** ISO-8601: the answer is complete up to this time. */
+  as_of: string;
 }
 
 /** Lag to the millisecond: finer would be noise, coarser hides sub-second replica lag. */
@@ -41,10 +43,9 @@ export function applyFreshness(res: Response, f: Freshness, startedAtNs: bigint)
   res.setHeader("X-Consistency-Level", f.consistency);
   res.setHeader("X-Cache-Status", f.cacheStatus);
   res.setHeader("X-Query-Duration-Ms", String(queryMs));
-  const metadata: FreshnessMetadata = { source: f.source, lag_seconds: lag, consistency: f.consistency, cache_status: f.cacheStatus, query_ms: queryMs };
-  if (f.asOf) {
-    metadata.as_of = f.asOf.toISOString();
-    res.setHeader("X-Data-As-Of", metadata.as_of);
-  }
-  return metadata;
+  // Complete up to: the warehouse's watermark where there is one, else now
+  // minus the reported lag (what a replica or cache entry had applied by then).
+  const asOf = (f.asOf ?? new Date(Date.now() - lag * 1000)).toISOString();
+  res.setHeader("X-Data-As-Of", asOf);
+  return { source: f.source, lag_seconds: lag, consistency: f.consistency, cache_status: f.cacheStatus, query_ms: queryMs, as_of: asOf };
 }

@@ -8,7 +8,10 @@ const freshnessHeaders = {
   "X-Consistency-Level": { schema: { type: "string", enum: ["strong", "eventual", "analytics"] } },
   "X-Cache-Status": { schema: { type: "string", enum: ["hit", "miss", "bypass"] } },
   "X-Query-Duration-Ms": { schema: { type: "number" } },
-  "X-Data-As-Of": { description: "Warehouse answers: the primary commit time the warehouse is complete up to (ISO-8601)", schema: { type: "string", format: "date-time" } },
+  "X-Data-As-Of": {
+    description: "The time up to which the answer is complete (ISO-8601): the warehouse's loaded primary commit time, else now minus X-Data-Lag-Seconds",
+    schema: { type: "string", format: "date-time" },
+  },
 };
 
 const consistencyParams = [
@@ -29,6 +32,7 @@ const metadata = {
     consistency: { type: "string" },
     cache_status: { type: "string" },
     query_ms: { type: "number" },
+    as_of: { type: "string", format: "date-time" },
   },
 };
 
@@ -47,6 +51,13 @@ const entity = {
 
 const ok = (schema: object) => ({ description: "OK", headers: freshnessHeaders, content: { "application/json": { schema } } });
 const idParam = { name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } };
+const attributesParam = {
+  name: "attributes",
+  in: "query",
+  description: "Only these attributes (comma-separated names, at most 100); a name the tenant has not registered is a 400 unknown_attributes",
+  schema: { type: "string" },
+  example: "temperature,status",
+};
 const errors = standardErrors;
 
 export const queryOpenApi = {
@@ -58,10 +69,44 @@ export const queryOpenApi = {
     "/v1/entities/{id}": {
       get: {
         summary: "Latest value of every attribute of an entity (by device time)",
-        parameters: [idParam, ...consistencyParams],
+        parameters: [idParam, attributesParam, ...consistencyParams],
         responses: { "200": ok({ allOf: [entity, { type: "object", properties: { _metadata: metadata } }] }), ...errors },
       },
       ...lifecyclePaths["/v1/entities/{id}"],
+    },
+    "/v1/entities/batch-get": {
+      post: {
+        summary: "Latest values of up to 1,000 entities in one read; ids the tenant does not have are listed in missing",
+        parameters: consistencyParams,
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["entity_ids"],
+                additionalProperties: false,
+                properties: {
+                  entity_ids: { type: "array", minItems: 1, maxItems: 1000, items: { type: "integer", minimum: 1 } },
+                  attributes: { type: "array", maxItems: 100, items: { type: "string" }, description: "Only these attributes" },
+                },
+              },
+              example: { entity_ids: [7, 8, 9], attributes: ["temperature"] },
+            },
+          },
+        },
+        responses: {
+          "200": ok({
+            type: "object",
+            properties: {
+              entities: { type: "array", items: entity, description: "In request order, duplicates once" },
+              missing: { type: "array", items: { type: "integer" }, description: "Requested ids the tenant has no entity for" },
+              _metadata: metadata,
+            },
+          }),
+          ...errors,
+        },
+      },
     },
     "/v1/entities/search": {
       post: {

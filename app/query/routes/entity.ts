@@ -1,7 +1,11 @@
-/** GET /v1/entities/{id}: the latest value of every attribute, one probe of the projection. */
+/**
+ * GET /v1/entities/{id}: the latest value of every attribute (or of those
+ * `?attributes=a,b` selects), one probe of the projection.
+ */
 import type { Request, Response } from "express";
 import { tenantOf } from "../../shared/http/auth";
 import { notFound } from "../../shared/http/errors";
+import { attributeSelection, selectAttributes } from "../attribute-selection";
 import { cachedEntity } from "../cache";
 import { applyFreshness } from "../freshness";
 import { oltpPolicy, parseEntityId, QueryContext, sendWithFreshness } from "../context";
@@ -14,6 +18,9 @@ export function getEntityHandler(ctx: QueryContext) {
     const tenantId = tenantOf(res);
     const policy = oltpPolicy(ctx, req.headers);
     const entityId = parseEntityId(req.params.id);
+    const selection = await attributeSelection(ctx.catalog, tenantId, req.query.attributes);
+    // The cache holds the whole entity (one entry per entity, whatever the
+    // selection); the selection is applied to what it returns.
     const r = await cachedEntity(ctx, policy, tenantId, entityId, () =>
       routeRead(ctx.primary, ctx.replicas, policy, tenantId, (c) => getEntity(c, tenantId, entityId)),
     );
@@ -24,6 +31,6 @@ export function getEntityHandler(ctx: QueryContext) {
       applyFreshness(res, freshness, started);
       throw notFound(`entity ${entityId} not found`);
     }
-    sendWithFreshness(res, "entity", r.value, freshness, started);
+    sendWithFreshness(res, "entity", selectAttributes(r.value, selection), freshness, started);
   };
 }

@@ -56,6 +56,16 @@ export async function getEntity(client: PoolClient, tenantId: string, entityId: 
   return rows.length === 0 ? null : toEntityView(rows[0]);
 }
 
+/** Many entities by id in one probe of the projection; ids the tenant does not have are simply not returned. */
+export async function getEntities(client: PoolClient, tenantId: string, entityIds: readonly string[]): Promise<EntityView[]> {
+  const { rows } = await client.query<EntityRow>(
+    `SELECT j.entity_id::text, ${entityTypeOf("j")} AS entity_type, ${attributesOf("j")} AS attributes, j.updated_at
+     FROM entity_jsonb j WHERE j.tenant_id = $1 AND j.entity_id = ANY($2::bigint[])`,
+    [tenantId, entityIds],
+  );
+  return rows.map(toEntityView);
+}
+
 export async function entityExists(client: PoolClient, tenantId: string, entityId: string): Promise<boolean> {
   const { rowCount } = await client.query("SELECT 1 FROM entities WHERE tenant_id = $1 AND entity_id = $2::bigint", [tenantId, entityId]);
   return rowCount === 1;

@@ -3,6 +3,7 @@
  * every problem is a 400 naming the parameter.
  */
 import { badRequest } from "../../shared/http/errors";
+import { parseAttributeNames } from "../attribute-selection";
 import type { DataType } from "../catalog";
 
 export const AGGREGATES = ["avg", "min", "max", "sum", "count", "last"] as const;
@@ -85,7 +86,7 @@ function instant(query: Record<string, unknown>, name: "from" | "to"): Date {
 
 export function parseTimeseriesParams(query: Record<string, unknown>, maxSpanDays: number): TimeseriesParams {
   const rawAttrs = single(query, "attributes");
-  const attributes = [...new Set((rawAttrs ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0))];
+  const attributes = parseAttributeNames(rawAttrs);
   if (attributes.length === 0) throw badRequest("invalid_parameter", "attributes is required: a comma-separated list of attribute names", "attributes");
   if (attributes.length > MAX_ATTRIBUTES) throw badRequest("invalid_parameter", `at most ${MAX_ATTRIBUTES} attributes`, "attributes");
 
