@@ -27,7 +27,6 @@ import { onShutdown } from "./shared/shutdown";
 import { authenticate, createApiKey, createTenant, findTenantIdByName } from "./shared/tenants";
 import { createIngestRouter } from "./ingest/app";
 import { prepareTopics } from "./ingest/main";
-import { openapi as ingestOpenApi } from "./ingest/openapi";
 import { createSink } from "./ingest/sinks";
 import { createBatchWriter } from "./ingest/writer";
 import { reportAnalyticsFreshness } from "./cdc/freshness-report";
@@ -36,7 +35,7 @@ import { startLoader } from "./cdc/loader/loader";
 import { ensureConnectorStreams } from "./cdc/register";
 import { startLifecycle } from "./lifecycle/background";
 import { createQueryRouter } from "./query/app";
-import { queryOpenApi } from "./query/openapi";
+import { combinedOpenApi } from "./openapi";
 import { ReplicaSet } from "./query/routing/replica-set";
 
 const ATLAS_DIR = path.resolve(process.env.ATLAS_DIR ?? ".atlas");
@@ -126,13 +125,7 @@ async function main(): Promise<void> {
       { name: "database", check: () => pool.query("SELECT 1") },
       { name: sink.kind === "kafka" ? "kafka" : "writer", check: () => sink.ready() },
     ],
-    openapi: {
-      ...queryOpenApi,
-      info: { title: "Atlas Telemetry API", version: "1.0.0" },
-      // The ingest document's $refs point into its components: keep them.
-      components: { ...queryOpenApi.components, schemas: ingestOpenApi.components.schemas },
-      paths: { ...ingestOpenApi.paths, ...queryOpenApi.paths },
-    },
+    openapi: combinedOpenApi,
   });
   const server = await listen(app, config.PORT);
   const port = (server.address() as { port: number }).port;

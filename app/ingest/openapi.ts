@@ -118,11 +118,12 @@ export const openapi = {
         summary: "Ingest readings (all-or-nothing per request)",
         requestBody: {
           required: true,
+          description: "JSON {readings: [...]}, or NDJSON: one reading per line, streamed",
           content: {
             "application/json": {
               schema: { type: "object", required: ["readings"], properties: { readings: { type: "array", items: { $ref: "#/components/schemas/Reading" } } } },
             },
-            "application/x-ndjson": { schema: { $ref: "#/components/schemas/Reading" }, description: "one reading per line, streamed" },
+            "application/x-ndjson": { schema: { $ref: "#/components/schemas/Reading" } },
           },
         },
         responses: {
@@ -164,14 +165,13 @@ export const openapi = {
         ],
         requestBody: {
           required: true,
+          description:
+            "NDJSON: one reading per line, as POST /v1/telemetry's; ts required. CSV: a header row naming entity_id, ts (ISO-8601 with a timezone, or epoch ms), " +
+            "optionally entity_type, and attribute columns (registered beforehand: cells are typed by the attribute's data type; bool cells: true/false/t/f/1/0); " +
+            "an empty cell is no value",
           content: {
-            "application/x-ndjson": { schema: { $ref: "#/components/schemas/Reading" }, description: "one reading per line, as POST /v1/telemetry's; ts required" },
-            "text/csv": {
-              schema: { type: "string" },
-              description:
-                "a header row naming entity_id, ts (ISO-8601 with a timezone, or epoch ms), optionally entity_type, and attribute columns " +
-                "(registered beforehand: cells are typed by the attribute's data type; bool cells: true/false/t/f/1/0); an empty cell is no value",
-            },
+            "application/x-ndjson": { schema: { $ref: "#/components/schemas/Reading" } },
+            "text/csv": { schema: { type: "string" } },
           },
         },
         responses: {
