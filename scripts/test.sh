@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test — every suite against the real local stack:
-#   1. bring the stack up if it is not (scripts/stack/up.sh) and export .atlas/stack.env
+#   1. install the Debian packages the tests use as checkers (scripts/debian-packages.sh),
+#      bring the stack up if it is not (scripts/stack/up.sh) and export .atlas/stack.env
 #   2. mocha: tests/unit, then tests/infra, then tests/integration (a suite without
 #      test files is skipped, not failed); all three run even when one fails
 #   3. stop the parts of the stack that npm test started, and only those
@@ -59,6 +60,10 @@ touch "$LEASES/$$"
 trap 'with_lock bash -c "release $$"' EXIT
 trap 'exit 130' INT TERM
 
+bash "$ROOT/scripts/debian-packages.sh" || {
+  echo "test: FAILED to install the Debian packages the tests need (see above)" >&2
+  exit 1
+}
 with_lock bash -c stack_up || {
   echo "test: FAILED to bring the local stack up (see above)" >&2
   exit 1

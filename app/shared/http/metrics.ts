@@ -8,6 +8,10 @@ import client from "prom-client";
 
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry, prefix: "atlas_" });
+// prom-client's default gauges of active handles, requests and resources end
+// in _total, which names counters (promtool check metrics refuses them); the
+// same counts by type stay (atlas_nodejs_active_handles{type} and so on).
+for (const name of ["handles", "requests", "resources"]) registry.removeSingleMetric(`atlas_nodejs_active_${name}_total`);
 
 export function counter(name: string, help: string, labelNames: string[] = []) {
   return (registry.getSingleMetric(name) as client.Counter) ?? new client.Counter({ name, help, labelNames, registers: [registry] });
