@@ -8,6 +8,7 @@
 import { AppError } from "../shared/http/errors";
 import { counter } from "../shared/http/metrics";
 import type { TenantSettings } from "../shared/tenant-settings";
+import type { EntityTypes } from "./entity-types";
 import type { AttributeRegistry } from "./registry";
 import { ReadingSpool } from "./spool";
 import type { ReadingBatch, ValidReading } from "./types";
@@ -45,6 +46,7 @@ export async function collectReadings(
   settings: TenantSettings,
   registry: AttributeRegistry,
   limits: AcceptLimits,
+  entityTypes: EntityTypes,
 ): Promise<CollectedBatch> {
   const receivedAt = new Date();
   let attrs = await registry.forTenant(tenantId);
@@ -66,6 +68,8 @@ export async function collectReadings(
   let index = 0;
   let live = 0;
   let backfill = 0;
+  // The type each entity of the request is named with, and where first.
+  const named = new Map<string, { type: string; index: number }>();
 
   for await (const raw of source) {
     const i = index++;
@@ -94,6 +98,16 @@ export async function collectReadings(
       if (spool.count > 0) spool.clear(); // nothing of this request will be stored: free the memory now
       continue;
     }
+    const { entityId, entityType } = result.reading;
+    if (entityType !== null) {
+      const first = named.get(entityId);
+      if (first === undefined) named.set(entityId, { type: entityType, index: i });
+      else if (first.type !== entityType) {
+        errors.add([{ index: i, field: "entity_type", reason: `'${entityType}' differs from '${first.type}', the type reading ${first.index} names for entity ${entityId}` }]);
+        if (spool.count > 0) spool.clear();
+        continue;
+      }
+    }
     if (errors.empty) {
       spool.append(result.reading);
       if (result.reading.lane === "live") live++;
@@ -104,6 +118,9 @@ export async function collectReadings(
   if (index === 0) {
     rejected.inc({ reason: "empty" });
     throw new AppError(400, "invalid_readings", "the request holds no readings", "readings");
+  }
+  if (errors.empty && named.size > 0) {
+    for (const c of await entityTypes.conflicts(tenantId, named)) errors.add([{ index: c.index, field: "entity_type", reason: c.reason }]);
   }
   if (!errors.empty) {
     rejected.inc({ reason: "invalid" }, index);

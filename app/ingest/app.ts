@@ -18,6 +18,7 @@ import { authenticate } from "../shared/tenants";
 import { accepted, collectReadings, UnparsableLine, type AcceptLimits } from "./accept";
 import { bodyKind, ndjsonLines, readText } from "./body";
 import { createImportRouter } from "./imports/route";
+import { entityTypesFor } from "./entity-types";
 import { registryFor } from "./registry";
 import { TenantSettingsCache } from "../shared/tenant-settings";
 import { DATA_TYPES, type DataType, type ReadingSink } from "./types";
@@ -53,6 +54,7 @@ async function* ndjsonReadings(req: Request, maxBytes: number): AsyncGenerator<u
 export function createIngestRouter(deps: IngestDeps): Router {
   const { config, pool, sink } = deps;
   const registry = registryFor(pool);
+  const entityTypes = entityTypesFor(pool);
   const settingsCache = new TenantSettingsCache(pool);
   const liveBuckets = new RatedBuckets();
   const backfillBuckets = new RatedBuckets();
@@ -99,7 +101,7 @@ export function createIngestRouter(deps: IngestDeps): Router {
         source = ndjsonReadings(req, config.INGEST_MAX_BODY_BYTES);
       }
 
-      const batch = await collectReadings(tenantId, source, settings, registry, limits).catch((err) => {
+      const batch = await collectReadings(tenantId, source, settings, registry, limits, entityTypes).catch((err) => {
         // The rest of an oversized body is not worth reading: close the connection after the answer.
         if (err instanceof AppError && err.status === 413) res.setHeader("Connection", "close");
         throw err;

@@ -40,6 +40,9 @@ export function toMessages(tenantId: string, receivedAt: Date, readings: readonl
       groups.set(groupKey, g);
       out.push(g);
     }
+    // One type per entity in a request (checked at accept): a reading that
+    // names it types the message even when earlier ones did not.
+    if (g.message.entity_type === null) g.message.entity_type = r.entityType;
     g.message.readings.push({ ts: new Date(r.tsMs).toISOString(), values: r.values });
     g.values += r.values.length;
   }
@@ -75,8 +78,9 @@ export function decodeMessage(value: Buffer | null): TelemetryMessage {
     throw new PoisonMessageError("entity_id is not a positive 64-bit integer");
   }
   m.entity_id = entityId;
-  if (typeof m.entity_type !== "string" || m.entity_type.length === 0 || m.entity_type.length > 64) {
-    throw new PoisonMessageError("entity_type is not a string of 1..64 characters");
+  m.entity_type ??= null; // messages of before entity_type was optional always have one
+  if (m.entity_type !== null && (typeof m.entity_type !== "string" || m.entity_type.length === 0 || m.entity_type.length > 64)) {
+    throw new PoisonMessageError("entity_type is neither null nor a string of 1..64 characters");
   }
   if (!Array.isArray(m.readings) || m.readings.length === 0) throw new PoisonMessageError("readings is empty or not an array");
   for (const r of m.readings) {

@@ -25,13 +25,18 @@ const retryAfter = { "Retry-After": { schema: { type: "integer" }, description: 
 
 const reading = {
   type: "object",
-  required: ["entity_id", "entity_type", "values"],
+  required: ["entity_id", "values"],
   properties: {
     entity_id: {
       oneOf: [{ type: "integer", minimum: 1 }, { type: "string", pattern: "^[0-9]{1,19}$" }],
       description: "positive integer ≤ 2^63-1; send ids above 2^53-1 as a digit string",
     },
-    entity_type: { type: "string", minLength: 1, maxLength: 64, description: "recorded when the entity is first seen" },
+    entity_type: {
+      type: "string",
+      minLength: 1,
+      maxLength: 64,
+      description: "optional: the first reading that names one sets the entity's type; a different one later is a 400 entity_type_conflict",
+    },
     ts: {
       oneOf: [{ type: "string", format: "date-time" }, { type: "integer", description: "epoch milliseconds" }],
       description: "device time with timezone; defaults to the arrival time. Older than the live window: backfill lane; more than the clock skew in the future: rejected",

@@ -24,7 +24,8 @@ export type Lane = "live" | "backfill";
 export interface ValidReading {
   /** Decimal string, 1..2^63-1. */
   entityId: string;
-  entityType: string;
+  /** null: the reading names no type (the entity keeps, or later gets, the one a reading names). */
+  entityType: string | null;
   /** Device time, epoch ms. */
   tsMs: number;
   lane: Lane;
@@ -37,7 +38,8 @@ export interface TelemetryMessage {
   tenant_id: string;
   received_at: string;
   entity_id: string;
-  entity_type: string;
+  /** null when no reading of the message names one. */
+  entity_type: string | null;
   readings: Array<{ ts: string; values: Array<[number, TypedValue]> }>;
 }
 

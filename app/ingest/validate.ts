@@ -6,9 +6,11 @@
  * - `entity_id`: a positive integer up to 2^63-1, as a JSON number (only when
  *   it is a safe integer, else digits would have been rounded by JSON.parse
  *   already) or a decimal digit string. Floats, zero, negatives: rejected.
- * - `entity_type`: required, 1..64 characters without control characters. It
- *   is recorded when an entity is first seen and never changes afterwards, so
- *   a silent default would pin a wrong type forever.
+ * - `entity_type`: optional, 1..64 characters without control characters.
+ *   Devices rarely know their type on every reading: the first reading that
+ *   names one sets it (until then the entity's type reads as null), and a
+ *   different one later is refused (entity-types.ts, at accept). Never a
+ *   silent default: that would pin a wrong type forever.
  * - `ts`: optional (defaults to the arrival time); ISO-8601 with a timezone
  *   (`Z` or `±hh:mm`) or epoch milliseconds. Millisecond precision is kept.
  *   More than the clock skew in the future: rejected. Older than the live
@@ -187,10 +189,10 @@ export function validateReading(raw: unknown, index: number, ctx: ValidationCont
   const id = parseEntityId(raw.entity_id);
   if ("reason" in id) fail("entity_id", id.reason);
 
-  const type = raw.entity_type;
-  if (typeof type !== "string" || type.length < 1 || type.length > MAX_ENTITY_TYPE_LENGTH) {
-    fail("entity_type", type === undefined ? "is required" : `must be a string of 1..${MAX_ENTITY_TYPE_LENGTH} characters`);
-  } else if (CONTROL.test(type)) {
+  const type = raw.entity_type ?? null;
+  if (type !== null && (typeof type !== "string" || type.length < 1 || type.length > MAX_ENTITY_TYPE_LENGTH)) {
+    fail("entity_type", `must be a string of 1..${MAX_ENTITY_TYPE_LENGTH} characters (or left out)`);
+  } else if (type !== null && CONTROL.test(type)) {
     fail("entity_type", "must not contain control characters");
   }
 
@@ -240,7 +242,7 @@ export function validateReading(raw: unknown, index: number, ctx: ValidationCont
     ok: true,
     reading: {
       entityId: (id as { id: string }).id,
-      entityType: type as string,
+      entityType: type as string | null,
       tsMs,
       lane: laneOf(tsMs, ctx),
       values,

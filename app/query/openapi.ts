@@ -40,7 +40,7 @@ const entity = {
   type: "object",
   properties: {
     entity_id: { type: "integer" },
-    entity_type: { type: "string" },
+    entity_type: { type: "string", nullable: true, description: "null until a reading names the entity's type" },
     attributes: {
       type: "object",
       additionalProperties: { type: "object", properties: { value: {}, ts: { type: "string", format: "date-time" } } },

@@ -65,10 +65,11 @@ async function mergeDimension(
 }
 
 /** Sets `column` from a dimension stage wherever fact_readings or current_state still lack it. */
+/** Fills a denormalised dimension column its facts lacked ('' is an untyped entity: plan.ts UNTYPED_ENTITY, stays NULL). */
 async function fillDimension(client: PoolClient, column: string, from: string, stage: string, key: string): Promise<void> {
   for (const table of ["fact_readings", "current_state"]) {
     await client.query(
-      `UPDATE ${table} SET ${column} = s.${from}
+      `UPDATE ${table} SET ${column} = NULLIF(s.${from}, '')
        FROM ${stage} s
        WHERE ${table}.tenant_id = s.tenant_id AND ${table}.${key} = s.${key}
          AND NOT s.is_delete AND ${table}.${column} IS NULL`,
@@ -157,7 +158,7 @@ export async function applyPlan(
     await client.query(
       `INSERT INTO fact_readings (tenant_id, entity_id, attribute_id, ts, day, entity_type, attribute_name, data_type,
          value_num, value_text, value_bool, value_ts, received_at, source_ts, source_lsn, loaded_at)
-       SELECT s.tenant_id, s.entity_id, s.attribute_id, s.ts, s.day, e.entity_type, a.name, s.data_type,
+       SELECT s.tenant_id, s.entity_id, s.attribute_id, s.ts, s.day, NULLIF(e.entity_type, ''), a.name, s.data_type,
          s.value_num, s.value_text, s.value_bool, s.value_ts, s.received_at, s.source_ts, s.source_lsn, $1::timestamptz
        FROM cdc_stage_facts s
        LEFT JOIN dim_entities e ON e.tenant_id = s.tenant_id AND e.entity_id = s.entity_id
@@ -197,7 +198,7 @@ export async function applyPlan(
     await client.query(
       `INSERT INTO current_state (tenant_id, entity_id, attribute_id, attribute_name, entity_type, data_type,
          value_num, value_text, value_bool, value_ts, ts, source_lsn, loaded_at)
-       SELECT s.tenant_id, s.entity_id, s.attribute_id, a.name, e.entity_type, s.data_type,
+       SELECT s.tenant_id, s.entity_id, s.attribute_id, a.name, NULLIF(e.entity_type, ''), s.data_type,
          s.value_num, s.value_text, s.value_bool, s.value_ts, s.ts, s.source_lsn, $1::timestamptz
        FROM cdc_stage_state s
        LEFT JOIN dim_entities e ON e.tenant_id = s.tenant_id AND e.entity_id = s.entity_id

@@ -37,6 +37,15 @@ export interface AttributeRow {
   tenant_id: string; attribute_id: number; name: string; data_type: string; is_hot: boolean;
   created_at: string | null; source_lsn: number;
 }
+/**
+ * dim_entities.entity_type of an entity no reading has named a type for yet
+ * (NULL on the primary). The column is NOT NULL (its sort key), and Redshift
+ * cannot relax a column in place: the empty string stands in, and the facts,
+ * current_state and analytics read it back as NULL (NULLIF in apply.ts and
+ * analytics/sql.ts). The entity's update event replaces it once typed.
+ */
+export const UNTYPED_ENTITY = "";
+
 export interface EntityRow { tenant_id: string; entity_id: number; entity_type: string; created_at: string | null; source_lsn: number }
 
 /** A key to delete, with the LSN of the delete (rows loaded from a newer change stay). */
@@ -146,7 +155,7 @@ export function planBatch(events: ChangeEvent[]): BatchPlan {
     of("entities"),
     (r) => `${str(r, "tenant_id")}|${num(r, "entity_id")}`,
     (e) => ({
-      tenant_id: str(e.row, "tenant_id"), entity_id: num(e.row, "entity_id"), entity_type: str(e.row, "entity_type"),
+      tenant_id: str(e.row, "tenant_id"), entity_id: num(e.row, "entity_id"), entity_type: optStr(e.row, "entity_type") ?? UNTYPED_ENTITY,
       created_at: optStr(e.row, "created_at"), source_lsn: e.lsn,
     }),
     (e) => ({ tenant_id: str(e.row, "tenant_id"), entity_id: num(e.row, "entity_id") }),

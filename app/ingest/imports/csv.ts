@@ -3,8 +3,8 @@
  * newlines, CRLF, a BOM) as a stream.
  *
  * The header names the columns: `entity_id` and `ts` (required),
- * `entity_type` (optional: else `?entity_type=` gives the type of every
- * row), and attributes, every other column. A cell is typed by its
+ * `entity_type` (optional, as in POST /v1/telemetry; `?entity_type=` gives
+ * the type of rows without one), and attributes, every other column. A cell is typed by its
  * attribute's registered type: CSV carries no types, so every attribute
  * column must be registered before the upload (POST /v1/attributes), whatever
  * the tenant's unknown-attribute policy; a header that is unusable is a 400
@@ -169,9 +169,6 @@ async function resolveColumns(names: string[], opts: CsvOptions): Promise<Column
   }
   for (const required of ["entity_id", "ts"]) {
     if (!seen.has(required)) throw header(`the header has no '${required}' column`, required);
-  }
-  if (!seen.has("entity_type") && opts.entityType === undefined) {
-    throw header("the header has no 'entity_type' column; add one or give ?entity_type= for every row", "entity_type");
   }
   const attributeNames = trimmed.filter((n) => n !== "entity_id" && n !== "entity_type" && n !== "ts");
   if (attributeNames.length === 0) throw header("the header names no attribute column");

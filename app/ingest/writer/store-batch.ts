@@ -68,7 +68,10 @@ async function* copyRows(batchId: string, source: Source, typeOf: TypeLookup, co
   for await (const messages of source) {
     for (const m of messages) {
       // The columns a message's rows share are encoded once per message (ts once per reading).
-      const entity = BinaryCopyWriter.fields((w) => w.uuid(m.tenant_id).int8(m.entity_id).text(m.entity_type));
+      const entity = BinaryCopyWriter.fields((w) => {
+        w.uuid(m.tenant_id).int8(m.entity_id);
+        return m.entity_type === null ? w.null() : w.text(m.entity_type);
+      });
       const received = BinaryCopyWriter.fields((w) => w.timestamptz(m.received_at));
       for (const r of m.readings) {
         const ts = BinaryCopyWriter.fields((w) => w.timestamptz(r.ts));

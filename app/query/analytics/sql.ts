@@ -136,13 +136,14 @@ async function rawBuckets(wh: Pool, tenantId: string, attributeId: number, unit:
 }
 
 export interface TypeCount {
-  entity_type: string;
+  /** null: entities no reading has named a type for yet. */
+  entity_type: string | null;
   count: number;
 }
 
 export async function countEntitiesByType(wh: Pool, tenantId: string): Promise<TypeCount[]> {
-  const { rows } = await wh.query<{ entity_type: string; count: string }>(
-    `SELECT entity_type, count(*) AS count FROM dim_entities WHERE tenant_id = $1
+  const { rows } = await wh.query<{ entity_type: string | null; count: string }>(
+    `SELECT NULLIF(entity_type, '') AS entity_type, count(*) AS count FROM dim_entities WHERE tenant_id = $1
      GROUP BY entity_type ORDER BY count(*) DESC, entity_type`,
     [tenantId],
   );

@@ -12,14 +12,15 @@ import type { PoolClient } from "pg";
 /** The contract's entity shape (without `_metadata`). */
 export interface EntityView {
   entity_id: number | string;
-  entity_type: string;
+  /** null until a reading names the entity's type. */
+  entity_type: string | null;
   attributes: Record<string, { value: unknown; ts: string }>;
   updated_at: string;
 }
 
 export interface EntityRow {
   entity_id: string;
-  entity_type: string;
+  entity_type: string | null;
   attributes: EntityView["attributes"] | null;
   updated_at: Date;
 }

@@ -80,6 +80,22 @@ describe("db: stage_flush — history and projection (real PostgreSQL)", functio
     expect(staged.rows[0].n).to.equal(0);
   });
 
+  it("when an entity's readings name no type, then it is stored untyped; the earliest reading that names one types it, and a later type never replaces it", async () => {
+    const typeOf = async (entity: number) =>
+      (await db.pool.query("SELECT entity_type FROM entities WHERE tenant_id = $1 AND entity_id = $2", [tenant, entity])).rows[0].entity_type;
+    await flush(db.pool, randomUUID(), [row(30, "temperature", hoursAgo(9), { entity_type: null, value_decimal: 1 })]);
+    expect(await typeOf(30)).to.equal(null);
+    await flush(db.pool, randomUUID(), [
+      row(30, "temperature", hoursAgo(7), { entity_type: "valve", value_decimal: 3 }),
+      row(30, "temperature", hoursAgo(8), { entity_type: "pump", value_decimal: 2 }),
+      row(30, "count", hoursAgo(6), { entity_type: null, value_int: 1 }),
+    ]);
+    expect(await typeOf(30)).to.equal("pump");
+    await flush(db.pool, randomUUID(), [row(30, "temperature", hoursAgo(5), { entity_type: "valve", value_decimal: 4 })]);
+    expect(await typeOf(30)).to.equal("pump");
+    expect(await historyOf(30)).to.deep.equal({ n: 5, sum: 10 }); // 4 temperatures and a count
+  });
+
   it("when a batch is replayed, then history is unchanged (count and sum) and nothing is reported touched", async () => {
     const rows = [0, 1, 2, 3].map((i) => row(2, "temperature", hoursAgo(10 - i), { value_decimal: 10 + i }));
     await flush(db.pool, randomUUID(), rows);

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ChangeEvent, decodeEvent, DecodeError, isoMicros, utcDay } from "../../../app/cdc/loader/events";
-import { planBatch } from "../../../app/cdc/loader/plan";
+import { planBatch, UNTYPED_ENTITY } from "../../../app/cdc/loader/plan";
 
 const T = "0b5e4a8e-9d7e-4c39-8a33-3f3b1b0c0001";
 
@@ -129,6 +129,17 @@ describe("cdc batch plan", () => {
     expect(before.states.rows).to.have.length(0);
     const after = planBatch([change("entities", "d", { tenant_id: T, entity_id: 7 }, 20), change("entity_values_ts", "c", reading(), 30)]);
     expect(after.states.rows).to.have.length(1);
+  });
+
+  it("when an entity has no type yet (NULL on the primary), then its dimension row carries the untyped marker, and the update that types it replaces it", () => {
+    const untyped = planBatch([change("entities", "c", { tenant_id: T, entity_id: 8, entity_type: null, created_at: null }, 1)]);
+    expect(untyped.entities.upserts[0]).to.include({ entity_type: UNTYPED_ENTITY });
+    const typed = planBatch([
+      change("entities", "c", { tenant_id: T, entity_id: 8, entity_type: null, created_at: null }, 1),
+      change("entities", "u", { tenant_id: T, entity_id: 8, entity_type: "pump", created_at: null }, 2),
+    ]);
+    expect(typed.entities.upserts).to.have.length(1);
+    expect(typed.entities.upserts[0]).to.include({ entity_type: "pump", source_lsn: 2 });
   });
 
   it("dimension changes are planned per key, last change wins", () => {

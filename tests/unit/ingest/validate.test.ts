@@ -90,10 +90,16 @@ describe("ingest validation", () => {
     expect(parseEntityId(9007199254740991)).to.deep.equal({ id: "9007199254740991" });
   });
 
-  it("when entity_type is missing, empty, too long or has control characters, then it is rejected", () => {
-    for (const t of [undefined, "", "x".repeat(65), "a\nb", 5]) {
+  it("when entity_type is empty, too long, not a string or has control characters, then it is rejected", () => {
+    for (const t of ["", "x".repeat(65), "a\nb", 5]) {
       expect(errs({ ...base, entity_type: t })[0].field).to.equal("entity_type");
     }
+  });
+
+  it("when entity_type is left out or null, then the reading is valid and names no type", () => {
+    const { entity_type: _, ...untyped } = base;
+    expect(ok(untyped).entityType).to.equal(null);
+    expect(ok({ ...base, entity_type: null }).entityType).to.equal(null);
   });
 
   it("when a value does not match its attribute's type, then the error names values.<attribute>", () => {
