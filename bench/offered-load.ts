@@ -12,6 +12,8 @@ export interface OfferedLoadOptions {
   maxInFlight: number;
   /** Sends post i; resolves with the values it got accepted (0 when refused). */
   send: (i: number, dueNs: bigint) => Promise<number>;
+  /** Ends the offer early when it returns true (checked before each post). */
+  stopped?: () => boolean;
 }
 
 export interface OfferedLoadResult {
@@ -30,15 +32,16 @@ export async function offerLoad(opts: OfferedLoadOptions): Promise<OfferedLoadRe
   let accepted = 0;
   let late = 0;
   const worker = async () => {
-    while (next < total) {
+    while (next < total && !opts.stopped?.()) {
       const i = next++;
       const due = start + BigInt(Math.round(i * intervalNs));
       const waitMs = Number(due - process.hrtime.bigint()) / 1e6;
       if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
       else if (waitMs < -100) late++;
+      if (opts.stopped?.()) break;
       accepted += await opts.send(i, due);
     }
   };
   await Promise.all(Array.from({ length: opts.maxInFlight }, worker));
-  return { posts: total, accepted_values: accepted, seconds: sinceMs(start) / 1000, late_posts: late };
+  return { posts: Math.min(total, next), accepted_values: accepted, seconds: sinceMs(start) / 1000, late_posts: late };
 }

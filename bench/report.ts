@@ -42,6 +42,28 @@ export function targetsOf(rows: Row[]): Record<string, { value: Row["value"]; ta
   return out;
 }
 
+/**
+ * The default run and --scale measure the same keys under `query` and
+ * `scale`: each keeps the other's section (and its targets) from the
+ * previous latest.json, so one file holds both. Sections in `keys` that the
+ * new document lacks are copied over.
+ */
+export function carryOver<T extends { targets: Record<string, unknown> }>(doc: T, keys: string[], file = path.join(REPO, "bench", "results", "latest.json")): T {
+  let previous: Record<string, unknown> & { targets?: Record<string, unknown> };
+  try {
+    previous = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch {
+    return doc;
+  }
+  const out: Record<string, unknown> & { targets: Record<string, unknown> } = { ...doc, targets: { ...doc.targets } };
+  for (const k of keys) {
+    if (k in out || !(k in previous)) continue;
+    out[k] = { ...(previous[k] as object), carried_from: previous.generated_at };
+    for (const [metric, t] of Object.entries(previous.targets ?? {})) if (metric.startsWith(`${k}.`) && !(metric in out.targets)) out.targets[metric] = t;
+  }
+  return out as T;
+}
+
 export function writeResults(doc: object, file = path.join(REPO, "bench", "results", "latest.json")): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(doc, null, 2) + "\n");

@@ -53,10 +53,16 @@ describe("query search: filters and pagination against an oracle", function () {
   this.timeout(180_000);
   const db = useTestDatabase();
   let api: QueryApi;
-  // The same searches through the GIN candidates (a window of 50 rows never
-  // fills a page of a selective filter) and through the fallback (at most 20
-  // candidates: every common filter overflows it back to the ordered scan).
-  const plans = { gin: { windowRows: 50, candidateCap: 5_000 }, fallback: { windowRows: 50, candidateCap: 20 } };
+  // The same searches through each step after a window of 50 rows (which
+  // never fills a page of a selective filter): walking on past the window
+  // (any expected walk is within budget), the GIN candidates (no walk is),
+  // and the fallback (at most 20 candidates: every common filter overflows
+  // it back to the ordered walk).
+  const plans = {
+    walk: { windowRows: 50, candidateCap: 5_000, walkBudgetRows: Infinity },
+    gin: { windowRows: 50, candidateCap: 5_000, walkBudgetRows: 0 },
+    fallback: { windowRows: 50, candidateCap: 20, walkBudgetRows: 0 },
+  };
   const planned: Record<string, QueryApi> = {};
   let tenant: Tenant;
   let other: Tenant;
