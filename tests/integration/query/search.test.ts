@@ -210,7 +210,7 @@ describe("query search: filters and pagination against an oracle", function () {
     expect(e).to.have.keys("entity_id", "entity_type", "attributes", "updated_at");
     expect(e.attributes.priority).to.deep.include({ value: 3 });
     expect(e.attributes.firmware.value).to.match(/^v\d$/);
-    expect(res.body._metadata).to.have.keys("source", "lag_seconds", "consistency", "cache_status", "query_ms");
+    expect(res.body._metadata).to.have.keys("source", "lag_seconds", "consistency", "cache_status", "query_ms", "as_of");
   });
 
   it("defaults to 100 per page and refuses limits outside 1..1000", async () => {
