@@ -1,8 +1,9 @@
 /**
  * The storage step of the write path, shared by the batch writer (Kafka) and
  * the direct sink (no Kafka): in ONE transaction, as atlas_writer, COPY the
- * batch's values into the UNLOGGED staging table under one batch_id, then
- * `stage_flush(batch_id)` moves them into history and the projection. Either
+ * batch's values into the UNLOGGED staging table under one batch_id,
+ * `atlas_webhook_capture(batch_id)` enqueues the webhook events of the
+ * changes, then `stage_flush(batch_id)` moves them into history and the projection. Either
  * all of it commits or nothing does; a replay of the same readings is a
  * no-op (history's primary key + ON CONFLICT DO NOTHING in stage_flush).
  *
@@ -120,6 +121,12 @@ export async function storeBatch(pool: Pool, source: Source, typeOf: TypeLookup)
       await client.query(`SET LOCAL ROLE ${WRITER_ROLE}; SET LOCAL work_mem = '32MB'`);
       let end = stepSeconds.startTimer({ step: "copy" });
       await pipeline(Readable.from(copyRows(batchId, source, typeOf, counter)), client.query(copyFrom(COPY_SQL)));
+      end();
+      // Webhook events of the batch, in this transaction (the outbox,
+      // app/webhooks/README.md): before stage_flush, while entity_latest still
+      // holds the old values. One probe of an empty index when no tenant has an endpoint.
+      end = stepSeconds.startTimer({ step: "webhooks" });
+      await client.query("SELECT atlas_webhook_capture($1)", [batchId]);
       end();
       end = stepSeconds.startTimer({ step: "flush" });
       const flushed = await client.query<{ tenant_id: string; entity_id: string }>(
