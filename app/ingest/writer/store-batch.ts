@@ -63,11 +63,12 @@ export function valueColumns(type: DataType, v: TypedValue): string {
 type Source = AsyncIterable<TelemetryMessage[]> | Iterable<TelemetryMessage[]>;
 
 /** Streams all messages as binary COPY rows in ~64 KiB chunks (never the whole batch as one buffer). */
-async function* copyRows(batchId: string, source: Source, typeOf: TypeLookup, counter: { values: number }) {
+async function* copyRows(batchId: string, source: Source, typeOf: TypeLookup, counter: { values: number; tenants: Set<string> }) {
   const out = new BinaryCopyWriter();
   const batch = BinaryCopyWriter.fields((w) => w.uuid(batchId));
   for await (const messages of source) {
     for (const m of messages) {
+      counter.tenants.add(m.tenant_id);
       // The columns a message's rows share are encoded once per message (ts once per reading).
       const entity = BinaryCopyWriter.fields((w) => w.uuid(m.tenant_id).int8(m.entity_id).text(m.entity_type));
       const received = BinaryCopyWriter.fields((w) => w.timestamptz(m.received_at));
@@ -109,7 +110,7 @@ function typedValue(out: BinaryCopyWriter, type: DataType, v: TypedValue): void 
  */
 export async function storeBatch(pool: Pool, source: Source, typeOf: TypeLookup): Promise<StoreResult> {
   const batchId = randomUUID();
-  const counter = { values: 0 };
+  const counter = { values: 0, tenants: new Set<string>() };
   const client = await pool.connect();
   let broken = false;
   try {
@@ -124,9 +125,9 @@ export async function storeBatch(pool: Pool, source: Source, typeOf: TypeLookup)
       end();
       // Webhook events of the batch, in this transaction (the outbox,
       // app/webhooks/README.md): before stage_flush, while entity_latest still
-      // holds the old values. One probe of an empty index when no tenant has an endpoint.
+      // holds the old values. One index probe when none of the batch's tenants has an endpoint.
       end = stepSeconds.startTimer({ step: "webhooks" });
-      await client.query("SELECT atlas_webhook_capture($1)", [batchId]);
+      await client.query("SELECT atlas_webhook_capture($1, $2::uuid[])", [batchId, [...counter.tenants]]);
       end();
       end = stepSeconds.startTimer({ step: "flush" });
       const flushed = await client.query<{ tenant_id: string; entity_id: string }>(
