@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "crypto";
 import { expect } from "chai";
+import { eraseTenant } from "../../../app/lifecycle/tenant-erasure";
 import { useTestDatabase } from "../../helpers/db";
 import { startPlatform, webhookConfig, webhookTenant, type Platform } from "./harness";
 
@@ -131,6 +132,20 @@ describe("webhooks: endpoints API", function () {
     // A's endpoint is untouched.
     const still = await open.request("GET", `/v1/webhooks/${hook.body.id}`, a.api_key);
     expect(still.body.enabled).to.equal(true);
+  });
+
+  it("when a tenant is erased, then its endpoints, deliveries and attempts are gone with it", async () => {
+    const t = await webhookTenant(open, db.pool);
+    expect((await open.request("POST", "/v1/webhooks", t.api_key, { url: "http://127.0.0.1:9/x", events: ["entity.created", "entity.deleted"] })).status).to.equal(201);
+    expect((await open.request("POST", "/v1/telemetry", t.api_key, { readings: [{ entity_id: 1, entity_type: "s", values: { status: "on" } }] })).status).to.equal(202);
+    const scoped = async () =>
+      (await db.pool.query(
+        `SELECT (SELECT count(*)::int FROM webhook_endpoints WHERE tenant_id = $1) AS e, (SELECT count(*)::int FROM webhook_deliveries WHERE tenant_id = $1) AS d`,
+        [t.tenant_id],
+      )).rows[0];
+    expect(await scoped()).to.deep.equal({ e: 1, d: 1 });
+    await eraseTenant(db.pool, t.tenant_id);
+    expect(await scoped()).to.deep.equal({ e: 0, d: 0 });
   });
 
   it("when no API key is given, then 401", async () => {
