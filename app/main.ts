@@ -9,7 +9,8 @@
  *   REDIS_URL unset      → no cache (X-Cache-Status: bypass)
  *   WAREHOUSE_URL + KAFKA_BROKERS set → the CDC loader runs too (and answers /v1/analytics)
  *   KAFKA_CONNECT_URL set too → the publication and the Debezium connector are registered
- *   always               → partition maintenance, retention and deletion jobs
+ *   always               → partition maintenance, retention and deletion jobs, webhook delivery
+ *                          (WEBHOOK_SECRET_KEY unset → a key made under .atlas/)
  *
  * On first start a `demo` tenant is created; its key is printed and written,
  * with the URL, to .atlas/local.env for scripts.
@@ -37,6 +38,7 @@ import { startLifecycle } from "./lifecycle/background";
 import { createQueryRouter } from "./query/app";
 import { combinedOpenApi } from "./openapi";
 import { ReplicaSet } from "./query/routing/replica-set";
+import { localSecretKey, startWebhookWorker } from "./webhooks";
 
 const ATLAS_DIR = path.resolve(process.env.ATLAS_DIR ?? ".atlas");
 const LOCAL_ENV = path.join(ATLAS_DIR, "local.env");
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
 
   const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(ATLAS_DIR, EMBEDDED_PG_PORT);
   const databaseUrl = config.DATABASE_URL ?? embedded!.url;
-  const runtimeConfig = { ...config, DATABASE_URL: databaseUrl };
+  const runtimeConfig = { ...config, DATABASE_URL: databaseUrl, WEBHOOK_SECRET_KEY: config.WEBHOOK_SECRET_KEY ?? localSecretKey(ATLAS_DIR) };
   const pool = createPool(databaseUrl, "primary", { max: 20 });
   const { applied } = await migrate(pool);
   if (applied.length > 0) log.info("migrations applied", { applied });
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
   const writer = config.KAFKA_BROKERS ? createBatchWriter(runtimeConfig, pool, redis) : undefined;
   await writer?.start();
   const stopLifecycle = startLifecycle(runtimeConfig, pool, redis);
+  const webhooks = startWebhookWorker(runtimeConfig, pool);
 
   const replicas = ReplicaSet.fromUrls(pool, config.DATABASE_REPLICA_URLS);
   replicas.start();
@@ -136,13 +139,14 @@ async function main(): Promise<void> {
       `  demo API key: ${apiKey}\n` +
       `  components: ingest (${sink.kind}), query (${replicas.nodes.length} replica(s), cache ${redis ? "on" : "off"})` +
       `${writer ? ", batch writer" : ""}${cdc.connector ? `, debezium connector (${cdc.connector})` : ""}` +
-      `${cdc.loader ? ", cdc loader" : ""}${warehouse ? ", warehouse" : ""}\n` +
+      `${cdc.loader ? ", cdc loader" : ""}${warehouse ? ", warehouse" : ""}, webhook delivery\n` +
       `  settings for scripts: ${LOCAL_ENV}\n\n`,
   );
 
   onShutdown(async () => {
     await closeServer(server);
     await writer?.stop();
+    await webhooks?.stop();
     await stopLifecycle();
     await sink.close();
     await replicas.stop();

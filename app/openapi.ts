@@ -9,6 +9,6 @@ import { queryOpenApi } from "./query/openapi";
 export const combinedOpenApi = {
   ...queryOpenApi,
   info: { title: "Atlas Telemetry API", version: "1.0.0" },
-  components: { ...queryOpenApi.components, schemas: ingestOpenApi.components.schemas },
+  components: { ...queryOpenApi.components, schemas: { ...queryOpenApi.components.schemas, ...ingestOpenApi.components.schemas } },
   paths: { ...ingestOpenApi.paths, ...queryOpenApi.paths },
 };

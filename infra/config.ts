@@ -76,6 +76,8 @@ export interface StackConfig {
     password: pulumi.Output<string>;
   };
   services: Record<ServiceName, ServiceSizing>;
+  /** WEBHOOK_SECRET_KEY: seals the webhook signing secrets in PostgreSQL (app/webhooks/registry/secret-box.ts). */
+  webhookSecretKey: pulumi.Output<string>;
   /** Non-secret app settings the stack overrides; the rest take the schema's defaults. */
   appSettings: Partial<Record<PlainSettingName, string>>;
   logRetentionDays: number;
@@ -233,6 +235,7 @@ export function readStackConfig(source: ConfigSource, project: string, stack: st
     streaming,
     warehouse,
     services,
+    webhookSecretKey: r.secret("atlas:webhookSecretKey"),
     appSettings,
     logRetentionDays,
     certificateArn,

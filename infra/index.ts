@@ -55,6 +55,7 @@ export = async function atlas(source: ConfigSource = pulumiConfigSource(), stack
 
   const secrets = new ServiceSecrets("atlas-secrets", {
     kmsKeyArn: key.arn,
+    webhookSecretKey: cfg.webhookSecretKey,
     db: { host: database.serviceEndpoint, port: DB_PORT, name: DB_NAME, username: database.username, password: database.password, replicaHosts: database.replicaAddresses },
     redis: { host: cache.primaryEndpoint, port: REDIS_PORT, authToken: cache.authToken },
     warehouse: { host: warehouse.dnsName, port: WAREHOUSE_PORT, name: WAREHOUSE_DB_NAME, username: warehouse.username, password: warehouse.password },

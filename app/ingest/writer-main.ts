@@ -18,6 +18,7 @@ import { createRedis } from "../shared/redis";
 import { onShutdown } from "../shared/shutdown";
 import { migrate } from "../../db/migrate";
 import { startLifecycle } from "../lifecycle/background";
+import { startWebhookWorker } from "../webhooks";
 import { createBatchWriter } from "./writer";
 
 async function main(): Promise<void> {
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
   await writer.start();
   // Partition maintenance, retention and deletion jobs: nobody else runs them.
   const stopLifecycle = startLifecycle(config, pool, redis);
+  // Webhook delivery (app/webhooks): the outbox this writer fills, sent from here.
+  const webhooks = startWebhookWorker(config, pool);
 
   const app = createServiceApp({
     routers: [],
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
 
   onShutdown(async () => {
     await writer.stop();
+    await webhooks?.stop();
     await stopLifecycle();
     await closeServer(server);
     redis?.disconnect();

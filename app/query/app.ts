@@ -7,6 +7,7 @@
  *   GET  /v1/entities/{id}/timeseries    raw or aggregated history
  *   GET  /v1/analytics/...               the warehouse (analytics/)
  *   DELETE /v1/entities/..., GET /v1/jobs/{id}, GET /v1/retention   the data lifecycle (app/lifecycle/)
+ *   /v1/webhooks...                      webhook endpoints and deliveries (app/webhooks/)
  *
  * Every read runs as the caller's tenant under row-level security, routed by
  * X-Consistency-Level (routing/), and answers with freshness headers.
@@ -22,6 +23,7 @@ import { rateLimit, tenantRequestRate } from "../shared/http/rate-limit";
 import { TenantSettingsCache } from "../shared/tenant-settings";
 import { authenticate } from "../shared/tenants";
 import { createLifecycleRouter } from "../lifecycle/router";
+import { createWebhookRouter } from "../webhooks";
 import { createAnalyticsRouter } from "./analytics/router";
 import { AttributeCatalog } from "./catalog";
 import type { QueryContext } from "./context";
@@ -94,7 +96,7 @@ export function createQueryRouter(deps: QueryDeps): Router {
   const tenantSettings = new TenantSettingsCache(deps.primary);
   const router = Router();
   router.use(
-    ["/v1/entities", "/v1/analytics", "/v1/jobs", "/v1/retention"],
+    ["/v1/entities", "/v1/analytics", "/v1/jobs", "/v1/retention", "/v1/webhooks"],
     requireApiKey(deps.authenticate ?? ((key) => authenticate(deps.primary, key))),
     rateLimit({ ratePerSecond: tenantRequestRate(tenantSettings, deps.config.TENANT_RATE_LIMIT_RPS), name: "query" }),
   );
@@ -104,5 +106,8 @@ export function createQueryRouter(deps: QueryDeps): Router {
   router.get("/v1/entities/:id/timeseries", asyncHandler(timeseriesHandler(ctx)));
   router.use("/v1/analytics", createAnalyticsRouter(ctx));
   router.use(createLifecycleRouter({ config: deps.config, primary: deps.primary, tenantSettings }));
+  router.use(
+    createWebhookRouter({ primary: deps.primary, secretKey: deps.config.WEBHOOK_SECRET_KEY, allowPrivateTargets: deps.config.WEBHOOK_ALLOW_PRIVATE_TARGETS }),
+  );
   return router;
 }

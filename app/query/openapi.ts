@@ -1,5 +1,6 @@
 /** OpenAPI 3.0 description of the query API, served at /openapi.json. */
 import { lifecyclePaths } from "../lifecycle/openapi";
+import { webhookEventSchema, webhookPaths } from "../webhooks/openapi";
 import { standardErrors } from "../shared/http/openapi-parts";
 
 const freshnessHeaders = {
@@ -63,7 +64,7 @@ const errors = standardErrors;
 export const queryOpenApi = {
   openapi: "3.0.3",
   info: { title: "Atlas Telemetry query API", version: "1.0.0" },
-  components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer" } } },
+  components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer" } }, schemas: { WebhookEvent: webhookEventSchema } },
   security: [{ apiKey: [] }],
   paths: {
     "/v1/entities/{id}": {
@@ -185,5 +186,6 @@ export const queryOpenApi = {
     "/v1/entities/{id}/attributes/{name}": lifecyclePaths["/v1/entities/{id}/attributes/{name}"],
     "/v1/jobs/{id}": lifecyclePaths["/v1/jobs/{id}"],
     "/v1/retention": lifecyclePaths["/v1/retention"],
+    ...webhookPaths,
   },
 };

@@ -94,6 +94,20 @@ export const configSchema = z.object({
   RETENTION_DAYS: positiveInt(400),
   /** How often the batch writer runs partition maintenance, seconds. Defaults to 3600. */
   PARTITION_MAINTENANCE_INTERVAL_SECONDS: positiveInt(3600),
+
+  /**
+   * Key that seals the webhook signing secrets in PostgreSQL (AES-256-GCM),
+   * base64 of 32 random bytes (`openssl rand -base64 32`). Unset: the webhook
+   * API answers 503 and no delivery worker runs (`npm start` makes one under .atlas/).
+   */
+  WEBHOOK_SECRET_KEY: z
+    .string()
+    .refine((s) => Buffer.from(s, "base64").length === 32, "must be base64 of exactly 32 bytes (openssl rand -base64 32)")
+    .optional(),
+  /** Allow webhook targets on loopback, private and link-local addresses and plain http (local and test setups only). Defaults to false. */
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.stringbool().default(false),
+  /** Requests in flight per webhook endpoint (per worker process). Defaults to 4. */
+  WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT: positiveInt(4),
 });
 
 export type AtlasConfig = z.infer<typeof configSchema>;
@@ -106,14 +120,15 @@ export const SECRET_SETTINGS = [
   "DATABASE_REPLICA_URLS",
   "REDIS_URL",
   "WAREHOUSE_URL",
+  "WEBHOOK_SECRET_KEY",
 ] as const satisfies readonly SettingName[];
 export type SecretSettingName = (typeof SECRET_SETTINGS)[number];
 
 /** What each container needs to run in a deployed environment. */
 export const SERVICE_SETTINGS: Record<ServiceName, readonly SettingName[]> = {
   "ingest-api": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "INGEST_MAX_BODY_BYTES", "INGEST_MAX_READINGS", "INGEST_MAX_ATTRIBUTES", "INGEST_LIVE_WINDOW_SECONDS", "INGEST_MAX_CLOCK_SKEW_SECONDS", "TENANT_RATE_LIMIT_RPS", "RETENTION_DAYS"],
-  "batch-writer": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "LOG_LEVEL", "CACHE_TTL_SECONDS", "RETENTION_DAYS", "PARTITION_MAINTENANCE_INTERVAL_SECONDS"],
-  "query-api": ["DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "DEFAULT_MAX_LAG_SECONDS", "TIMESERIES_MAX_SPAN_DAYS", "TENANT_RATE_LIMIT_RPS", "RETENTION_DAYS"],
+  "batch-writer": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "REDIS_URL", "LOG_LEVEL", "CACHE_TTL_SECONDS", "RETENTION_DAYS", "PARTITION_MAINTENANCE_INTERVAL_SECONDS", "WEBHOOK_SECRET_KEY", "WEBHOOK_ALLOW_PRIVATE_TARGETS", "WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT"],
+  "query-api": ["DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CACHE_TTL_SECONDS", "DEFAULT_MAX_LAG_SECONDS", "TIMESERIES_MAX_SPAN_DAYS", "TENANT_RATE_LIMIT_RPS", "RETENTION_DAYS", "WEBHOOK_SECRET_KEY", "WEBHOOK_ALLOW_PRIVATE_TARGETS"],
   "cdc-loader": ["DATABASE_URL", "KAFKA_BROKERS", "KAFKA_SSL", "WAREHOUSE_URL", "PORT", "LOG_LEVEL", "CDC_BATCH_WINDOW_MS", "CDC_S3_BUCKET", "CDC_S3_PREFIX", "CDC_S3_REGION", "WAREHOUSE_IAM_ROLE_ARN"],
 };
 

@@ -59,6 +59,8 @@ export const THRESHOLDS = {
   partitionMaintenanceStaleHours: 3,
   /** seed 001 freshness matrix, Redshift row: target 5 min, max 15 min ("Data as of"). */
   analyticsLagSeconds: 900,
+  /** seed 001 freshness matrix, "Kafka Stream → webhooks" row: target 10-30 s, max 2 min (issue 18: alarm on the p95 over it). */
+  webhookProcessingLagSeconds: 120,
 } as const;
 
 /**
@@ -71,6 +73,7 @@ export const THRESHOLDS = {
  */
 export const APP_NAMESPACE = "Atlas";
 export const MAINTENANCE_RUN_PATTERN = '{ $.msg = "history partition maintenance run" }';
+export const WEBHOOK_LAG_PATTERN = '{ $.msg = "webhook processing lag" }';
 export interface LogMetric {
   service: ServiceName;
   metricName: string;
@@ -85,6 +88,8 @@ export const LOG_METRICS: LogMetric[] = [
   { service: "cdc-loader", metricName: "ReconcileDifferences", pattern: '{ $.msg = "cdc reconcile" }', value: "$.differences" },
   // app/cdc/freshness-report.ts, once a minute.
   { service: "cdc-loader", metricName: "AnalyticsLagSeconds", pattern: '{ $.msg = "analytics freshness" }', value: "$.lag_seconds" },
+  // app/webhooks/delivery/lag-report.ts: the p95 commit → send lag of each minute's deliveries (the worker runs in the batch writer).
+  { service: "batch-writer", metricName: "WebhookProcessingLagP95Seconds", pattern: WEBHOOK_LAG_PATTERN, value: "$.p95_seconds" },
 ];
 
 /** Autoscaling target, average CPU %. */
@@ -250,6 +255,15 @@ export function alarmSpecs(inputs: AlarmInputs): AlarmSpec[] {
       period: 300, evaluationPeriods: 3, datapointsToAlarm: 3, comparison: "GreaterThanThreshold", threshold: T.analyticsLagSeconds,
       // The loader reports once a minute; silence means it is down or has never loaded.
       treatMissingData: "breaching",
+    },
+    {
+      // Ours: 3 minutes in a row, so one slow receiver's burst does not page.
+      key: "webhook-processing-lag", runbook: "webhook-processing-lag", description: `Webhook processing lag p95 (commit → send) > ${T.webhookProcessingLagSeconds / 60} minutes for 3 minutes`,
+      target: writer,
+      namespace: APP_NAMESPACE, metricName: "WebhookProcessingLagP95Seconds", statistic: "Maximum",
+      period: 60, evaluationPeriods: 3, datapointsToAlarm: 3, comparison: "GreaterThanThreshold", threshold: T.webhookProcessingLagSeconds,
+      // A minute without deliveries logs nothing: no webhooks is not late webhooks.
+      treatMissingData: "notBreaching",
     },
   );
   return specs;

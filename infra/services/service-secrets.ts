@@ -8,6 +8,8 @@ export interface ServiceSecretsArgs {
   redis: { host: pulumi.Input<string>; port: number; authToken: pulumi.Input<string> };
   warehouse: { host: pulumi.Input<string>; port: number; name: string; username: string; password: pulumi.Input<string> };
   kmsKeyArn: pulumi.Input<string>;
+  /** WEBHOOK_SECRET_KEY, from the stack's secret config (not a URL: no resource makes it). */
+  webhookSecretKey: pulumi.Input<string>;
 }
 
 /**
@@ -41,7 +43,7 @@ export class ServiceSecrets extends pulumi.ComponentResource {
       }, { parent: this });
       new aws.secretsmanager.SecretVersion(`${name}-${slug}`, {
         secretId: secret.id,
-        secretString: pulumi.secret(urls[setting]),
+        secretString: pulumi.secret(setting === "WEBHOOK_SECRET_KEY" ? args.webhookSecretKey : urls[setting]),
       }, { parent: this });
       arns[setting] = secret.arn;
     }

@@ -14,7 +14,7 @@ export interface ServiceUrlInputs {
 const enc = encodeURIComponent;
 
 /** TLS everywhere; `verify-full` checks the server certificate (the image trusts the RDS CA bundle, see Dockerfile). */
-export function serviceUrls(i: ServiceUrlInputs): Record<SecretSettingName, string> {
+export function serviceUrls(i: ServiceUrlInputs): Record<Exclude<SecretSettingName, "WEBHOOK_SECRET_KEY">, string> {
   const pg = (user: string, password: string, host: string, port: number, db: string) =>
     `postgres://${enc(user)}:${enc(password)}@${host}:${port}/${db}?sslmode=verify-full`;
   return {

@@ -15,6 +15,7 @@ export const FAKE_SECRETS: Record<string, string> = {
   "atlas:dbPassword": "S3CR3T-db-password",
   "atlas:redisAuthToken": "S3CR3T-redis-token",
   "atlas:warehousePassword": "S3CR3T-Warehouse-pw1",
+  "atlas:webhookSecretKey": "S3CR3T+webhook+key+base64+of+32+bytes+00000=",
 };
 
 /**

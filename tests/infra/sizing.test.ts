@@ -120,6 +120,14 @@ for (const stack of STACKS) {
         .map((a) => a.inputs.dimensions.Topic as string);
       expect([...new Set(lagTopics)].sort()).to.deep.equal([...loaderSourceTopics()].sort());
     });
+    it("webhook processing lag is alarmed from the batch writer's log at the seeds' 2-minute bound; no deliveries is not an alarm", () => {
+      const f = ofType(run, T.logMetricFilter).find((x) => x.inputs.metricTransformation.name === "WebhookProcessingLagP95Seconds");
+      expect(f!.inputs.logGroupName).to.equal(`/atlas/${stack}/batch-writer`);
+      expect(f!.inputs.pattern).to.contain("webhook processing lag");
+      expect(f!.inputs.metricTransformation.value).to.equal("$.p95_seconds");
+      const alarm = ofType(run, T.alarm).find((a) => a.inputs.name === `atlas-${stack}-webhook-processing-lag`);
+      expect(alarm!.inputs).to.include({ metricName: "WebhookProcessingLagP95Seconds", namespace: `Atlas/${stack}`, threshold: 120, comparisonOperator: "GreaterThanThreshold", treatMissingData: "notBreaching" });
+    });
     it("the seeds' alarms are there with the seeds' numbers", () => {
       const byMetric = (m: string) => ofType(run, T.alarm).filter((a) => a.inputs.metricName === m || (a.inputs.metricQueries ?? []).some((q: { metric?: { metricName: string } }) => q.metric?.metricName === m));
       expect(byMetric("ReplicaLag").filter((a) => a.inputs.threshold === 5)).to.have.length(cfg.database.replicaCount);

@@ -1,8 +1,9 @@
 /**
  * The storage step of the write path, shared by the batch writer (Kafka) and
  * the direct sink (no Kafka): in ONE transaction, as atlas_writer, COPY the
- * batch's values into the UNLOGGED staging table under one batch_id, then
- * `stage_flush(batch_id)` moves them into history and the projection. Either
+ * batch's values into the UNLOGGED staging table under one batch_id,
+ * `atlas_webhook_capture(batch_id)` enqueues the webhook events of the
+ * changes, then `stage_flush(batch_id)` moves them into history and the projection. Either
  * all of it commits or nothing does; a replay of the same readings is a
  * no-op (history's primary key + ON CONFLICT DO NOTHING in stage_flush).
  *
@@ -62,11 +63,12 @@ export function valueColumns(type: DataType, v: TypedValue): string {
 type Source = AsyncIterable<TelemetryMessage[]> | Iterable<TelemetryMessage[]>;
 
 /** Streams all messages as binary COPY rows in ~64 KiB chunks (never the whole batch as one buffer). */
-async function* copyRows(batchId: string, source: Source, typeOf: TypeLookup, counter: { values: number }) {
+async function* copyRows(batchId: string, source: Source, typeOf: TypeLookup, counter: { values: number; tenants: Set<string> }) {
   const out = new BinaryCopyWriter();
   const batch = BinaryCopyWriter.fields((w) => w.uuid(batchId));
   for await (const messages of source) {
     for (const m of messages) {
+      counter.tenants.add(m.tenant_id);
       // The columns a message's rows share are encoded once per message (ts once per reading).
       const entity = BinaryCopyWriter.fields((w) => {
         w.uuid(m.tenant_id).int8(m.entity_id);
@@ -111,7 +113,7 @@ function typedValue(out: BinaryCopyWriter, type: DataType, v: TypedValue): void 
  */
 export async function storeBatch(pool: Pool, source: Source, typeOf: TypeLookup): Promise<StoreResult> {
   const batchId = randomUUID();
-  const counter = { values: 0 };
+  const counter = { values: 0, tenants: new Set<string>() };
   const client = await pool.connect();
   let broken = false;
   try {
@@ -123,6 +125,12 @@ export async function storeBatch(pool: Pool, source: Source, typeOf: TypeLookup)
       await client.query(`SET LOCAL ROLE ${WRITER_ROLE}; SET LOCAL work_mem = '32MB'`);
       let end = stepSeconds.startTimer({ step: "copy" });
       await pipeline(Readable.from(copyRows(batchId, source, typeOf, counter)), client.query(copyFrom(COPY_SQL)));
+      end();
+      // Webhook events of the batch, in this transaction (the outbox,
+      // app/webhooks/README.md): before stage_flush, while entity_latest still
+      // holds the old values. One index probe when none of the batch's tenants has an endpoint.
+      end = stepSeconds.startTimer({ step: "webhooks" });
+      await client.query("SELECT atlas_webhook_capture($1, $2::uuid[])", [batchId, [...counter.tenants]]);
       end();
       end = stepSeconds.startTimer({ step: "flush" });
       const flushed = await client.query<{ tenant_id: string; entity_id: string }>(
