@@ -145,8 +145,8 @@ export async function subscribe(p: Platform, key: string, url: string, extra: Re
   return r.body as { id: string; secret: string };
 }
 
-/** Posts readings (entity_type "sensor" unless given) and returns once they are committed (direct mode) or in Kafka. */
+/** Posts readings as given (entity_type is optional) and returns once they are committed (direct mode) or in Kafka. */
 export async function send(p: Platform, key: string, readings: Array<Record<string, unknown>>) {
-  const r = await p.request("POST", "/v1/telemetry", key, { readings: readings.map((x) => ({ entity_type: "sensor", ...x })) });
+  const r = await p.request("POST", "/v1/telemetry", key, { readings });
   if (r.status !== 202) throw new Error(`telemetry: ${r.status} ${JSON.stringify(r.body)}`);
 }
